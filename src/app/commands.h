@@ -1,0 +1,9 @@
+#pragma once
+// Each `ebb` subcommand registers itself on the CLI; main() only dispatches.
+#include <CLI/CLI.hpp>
+
+namespace ebb {
+
+void add_devices_command(CLI::App& app);
+
+}  // namespace ebb
