@@ -1,6 +1,7 @@
 #pragma once
-// Sinusoidal timestep embedding, computed step by step as diffusers' get_timestep_embedding
-// does in float32 (so the two agree to the last bit or so):
+// Sinusoidal timestep embedding, rounded to float32 at the same steps as diffusers'
+// get_timestep_embedding. torch's vectorised exp is not correctly rounded, so a frequency may
+// differ by an ulp, which a timestep near 1000 turns into ~1e-5 on the output:
 //   freq[i] = exp(-ln(max_period) · i / (dim/2 - downscale_freq_shift)),  i < dim/2
 //   arg[i]  = scale · (time_factor · t) · freq[i]
 //   out     = [sin(arg), cos(arg)], or [cos(arg), sin(arg)] when flip_sin_to_cos,
