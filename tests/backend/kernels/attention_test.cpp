@@ -19,17 +19,30 @@ using test::relative_error;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
+enum class Layout {
+  Bhld,  // torch's [B, H, L, D]
+  Blhd,  // [B, L, H, D], as a projection writes it
+  Bhdl,  // [B, H, D, L]: channels not contiguous
+};
+
 // Owns inputs for one attention call and the strides that view them.
 struct Problem {
   AttentionShape shape;
-  bool blhd = false;  // [B, L, H, D] memory instead of [B, H, L, D]
+  Layout layout = Layout::Bhld;
   std::vector<float> q, k, v, mask;
   Strides4 mask_strides;
   std::optional<float> scale;
 
   Strides4 strides(int64_t len) const {
-    return blhd ? blhd_strides(shape.heads, len, shape.head_dim)
-                : bhld_strides(shape.heads, len, shape.head_dim);
+    const int64_t h = shape.heads, d = shape.head_dim;
+    switch (layout) {
+      case Layout::Blhd:
+        return blhd_strides(h, len, d);
+      case Layout::Bhdl:
+        return {h * d * len, d * len, 1, len};
+      default:
+        return bhld_strides(h, len, d);
+    }
   }
   size_t out_size() const { return shape.batch * shape.heads * shape.q_len * shape.head_dim; }
 
@@ -51,8 +64,8 @@ struct Problem {
   }
 };
 
-Problem make_problem(AttentionShape shape, uint32_t seed, bool blhd = false) {
-  Problem p{shape, blhd};
+Problem make_problem(AttentionShape shape, uint32_t seed, Layout layout = Layout::Bhld) {
+  Problem p{shape, layout};
   p.q = random_floats(shape.batch * shape.heads * shape.q_len * shape.head_dim, seed, -2, 2);
   p.k = random_floats(shape.batch * shape.heads * shape.kv_len * shape.head_dim, seed + 1, -2, 2);
   p.v = random_floats(shape.batch * shape.heads * shape.kv_len * shape.head_dim, seed + 2);
@@ -69,8 +82,8 @@ std::vector<double> naive_row(const Problem& p, int64_t b, int64_t h, int64_t i)
   for (int64_t j = 0; j < s.kv_len; ++j) {
     double dot = 0;
     for (int64_t d = 0; d < s.head_dim; ++d)
-      dot += static_cast<double>(p.q[b * qs.batch + h * qs.head + i * qs.row + d]) *
-             p.k[b * ks.batch + h * ks.head + j * ks.row + d];
+      dot += static_cast<double>(p.q[b * qs.batch + h * qs.head + i * qs.row + d * qs.col]) *
+             p.k[b * ks.batch + h * ks.head + j * ks.row + d * ks.col];
     score[j] = dot * scale;
     if (!p.mask.empty()) {
       const Strides4& m = p.mask_strides;
@@ -85,7 +98,7 @@ std::vector<double> naive_row(const Problem& p, int64_t b, int64_t h, int64_t i)
     const double e = std::exp(score[j] - max);
     sum += e;
     for (int64_t d = 0; d < s.head_dim; ++d)
-      out[d] += e * p.v[b * ks.batch + h * ks.head + j * ks.row + d];
+      out[d] += e * p.v[b * ks.batch + h * ks.head + j * ks.row + d * ks.col];
   }
   for (auto& x : out) x /= sum;
   return out;
@@ -113,7 +126,7 @@ void expect_matches_naive(const Problem& p, const std::vector<float>& out,
         auto ref = naive_row(p, b, h, i);
         want.insert(want.end(), ref.begin(), ref.end());
         for (int64_t d = 0; d < s.head_dim; ++d)
-          got.push_back(out[b * os.batch + h * os.head + i * os.row + d]);
+          got.push_back(out[b * os.batch + h * os.head + i * os.row + d * os.col]);
       }
   EXPECT_LE(relative_error(got.data(), want.data(), got.size()), 1e-5)
       << "B=" << s.batch << " H=" << s.heads << " Lq=" << s.q_len << " Lkv=" << s.kv_len
@@ -133,8 +146,10 @@ TEST_P(AttentionTest, MatchesNaiveOnOddShapes) {
   };
   uint32_t seed = 1;
   for (const auto& shape : shapes) {
-    for (bool blhd : {false, true}) {
-      Problem p = make_problem(shape, seed += 3, blhd);
+    // Bhld and Blhd with these sizes read some tiles in place and pack others; Bhdl always
+    // packs (its channels are strided).
+    for (Layout layout : {Layout::Bhld, Layout::Blhd, Layout::Bhdl}) {
+      Problem p = make_problem(shape, seed += 3, layout);
       expect_matches_naive(p, run(p, pool_, GetParam()));
     }
   }
@@ -160,7 +175,7 @@ TEST_P(AttentionTest, AppliesBroadcastMasks) {
   }
   // Per-batch [B, 1, Lq, Lkv] padding mask with finite biases.
   {
-    Problem p = make_problem(shape, 6, true);
+    Problem p = make_problem(shape, 6, Layout::Blhd);
     p.mask = random_floats(shape.batch * lq * lkv, 7, -3, 3);
     for (int64_t i = 0; i < lq; ++i)
       for (int64_t j = 60; j < lkv; ++j) p.mask[lq * lkv + i * lkv + j] = -kInf;
@@ -206,29 +221,32 @@ TEST_P(AttentionTest, LongSequenceSampledRows) {
 }
 
 TEST_P(AttentionTest, CrossAttentionSampledRows) {
-  Problem p = make_problem({1, 2, 4096, 77, 64}, 14, true);
+  Problem p = make_problem({1, 2, 4096, 77, 64}, 14, Layout::Blhd);
   expect_matches_naive(p, run(p, pool_, GetParam()), {0, 5, 1000, 4095});
 }
 
 // Same inputs at other addresses and alignments, and on pools of other sizes: the same bits.
 TEST_P(AttentionTest, BitIdenticalAcrossAlignmentThreadsAndRuns) {
-  Problem p = make_problem({1, 3, 150, 133, 40}, 15, true);
-  p.mask = random_floats(p.shape.q_len * p.shape.kv_len, 16, -1, 1);
-  p.mask_strides = {0, 0, p.shape.kv_len, 1};
-  const std::vector<float> first = run(p, pool_, GetParam());
-  for (int threads : {1, 2, 5}) {
-    ThreadPool pool(threads);
-    for (size_t shift : {1u, 3u, 7u}) {
-      test::ShiftedBuffer q(p.q, shift), k(p.k, shift + 1), v(p.v, shift + 2);
-      test::ShiftedBuffer out(std::vector<float>(p.out_size()), shift);
-      std::vector<std::byte> scratch(attention_scratch_bytes(p.shape, threads) + 3);
-      attention(p.args(q.data(), k.data(), v.data(), out.data()), std::span(scratch).subspan(3),
-                pool, GetParam());
-      EXPECT_EQ(std::memcmp(out.data(), first.data(), first.size() * sizeof(float)), 0)
-          << threads << " threads, shift " << shift;
+  // Row strides of 120 (read in place) and 128 floats (packed).
+  for (int64_t dim : {40, 64}) {
+    Problem p = make_problem({1, 2, 150, 133, dim}, 15, Layout::Blhd);
+    p.mask = random_floats(p.shape.q_len * p.shape.kv_len, 16, -1, 1);
+    p.mask_strides = {0, 0, p.shape.kv_len, 1};
+    const std::vector<float> first = run(p, pool_, GetParam());
+    for (int threads : {1, 2, 5}) {
+      ThreadPool pool(threads);
+      for (size_t shift : {1u, 3u, 7u}) {
+        test::ShiftedBuffer q(p.q, shift), k(p.k, shift + 1), v(p.v, shift + 2);
+        test::ShiftedBuffer out(std::vector<float>(p.out_size()), shift);
+        std::vector<std::byte> scratch(attention_scratch_bytes(p.shape, threads) + 3);
+        attention(p.args(q.data(), k.data(), v.data(), out.data()), std::span(scratch).subspan(3),
+                  pool, GetParam());
+        EXPECT_EQ(std::memcmp(out.data(), first.data(), first.size() * sizeof(float)), 0)
+            << "dim " << dim << ", " << threads << " threads, shift " << shift;
+      }
     }
+    EXPECT_EQ(run(p, pool_, GetParam()), first);
   }
-  EXPECT_EQ(run(p, pool_, GetParam()), first);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, AttentionTest, testing::ValuesIn(test::runnable_isas()),

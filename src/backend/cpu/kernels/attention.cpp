@@ -18,6 +18,7 @@ using attention_tiles::kQueryBlock;
 using attention_tiles::kQueryGroup;
 
 constexpr size_t kAlign = 64;
+constexpr float kLog2e = 1.44269504088896341f;
 // Far above any model's head size, and low enough that no size computed from it overflows.
 constexpr int64_t kMaxHeadDim = int64_t{1} << 20;
 
@@ -26,8 +27,8 @@ struct Workspace {
   float* qt;     // [dim][kPanelStride] scaled queries, transposed
   float* ot;     // [dim][kPanelStride] output accumulator, transposed
   float* s;      // [kKeyTile][kPanelStride] scores, then probabilities
-  float* kt;     // [kKeyTile][kv_stride] the key tile, packed
-  float* vt;     // [kKeyTile][kv_stride] the value tile, packed
+  float* kt;     // [kKeyTile][kv_stride] the key tile, when packed
+  float* vt;     // [kKeyTile][kv_stride] the value tile, when packed
   float* m;      // [kPanelStride] running max
   float* l;      // [kPanelStride] running sum
   float* alpha;  // [kPanelStride] rescale factor of the current step
@@ -89,24 +90,40 @@ void pack_queries(const Workspace& w, const QueryBlock& blk, const AttentionArgs
   }
 }
 
-// Copies `rows` rows of `dim` channels into [rows][stride]. The copy costs 1/kQueryBlock of the
-// arithmetic on it and makes the tile steps independent of the caller's layout: rows a power
-// of two apart (as in [B, L, H, D] memory) would otherwise share a few cache sets.
-void pack_rows(float* dst, int64_t stride, const float* src, const Strides4& ss, int64_t rows,
-               int64_t dim) {
-  for (int64_t j = 0; j < rows; ++j, dst += stride, src += ss.row) {
-    if (ss.col == 1) {
-      std::copy(src, src + dim, dst);
-    } else {
-      for (int64_t d = 0; d < dim; ++d) dst[d] = src[d * ss.col];
-    }
-  }
+// Whether a key or value tile is read through a packed copy rather than in place. In place
+// needs contiguous channels, and rows that do not crowd into a few cache sets: with rows a
+// multiple of 512 bytes apart (as [B, L, H, D] memory often is), a walk down one channel of
+// a 64-row tile would touch at most 8 of L1's 64 sets. The copy costs about 1/kQueryBlock of
+// the arithmetic on the tile, so it is skipped whenever it is not needed.
+bool needs_packing(const Strides4& s) {
+  return s.col != 1 || s.row % 128 == 0;
 }
 
+// The rows [0, rows) of a key or value tile, packed into dst ([rows][stride]) when needed.
+struct TileView {
+  const float* data;
+  int64_t row_stride;
+};
+
+TileView tile_view(float* dst, int64_t stride, const float* src, const Strides4& ss, int64_t rows,
+                   int64_t dim) {
+  if (!needs_packing(ss)) return {src, ss.row};
+  for (int64_t j = 0; j < rows; ++j, src += ss.row) {
+    float* row = dst + j * stride;
+    if (ss.col == 1) {
+      std::copy(src, src + dim, row);
+    } else {
+      for (int64_t d = 0; d < dim; ++d) row[d] = src[d * ss.col];
+    }
+  }
+  return {dst, stride};
+}
+
+// Scores are in base-2 units (see attention_tiles::Ops::softmax_step), so is the mask added.
 void add_mask(float* s, const float* mask, const Strides4& ms, int64_t rows, int64_t keys) {
   for (int64_t i = 0; i < rows; ++i) {
     const float* mrow = mask + i * ms.row;
-    for (int64_t j = 0; j < keys; ++j) s[j * kPanelStride + i] += mrow[j * ms.col];
+    for (int64_t j = 0; j < keys; ++j) s[j * kPanelStride + i] += mrow[j * ms.col] * kLog2e;
   }
 }
 
@@ -120,22 +137,24 @@ void write_output(const Workspace& w, const QueryBlock& blk, const AttentionArgs
   }
 }
 
-void run_block(const Workspace& w, const QueryBlock& blk, const AttentionArgs& a, float scale,
+void run_block(const Workspace& w, const QueryBlock& blk, const AttentionArgs& a, float q_scale,
                const attention_tiles::Ops& ops) {
   const int64_t dim = a.shape.head_dim;
   const int64_t padded = (blk.rows + kQueryGroup - 1) / kQueryGroup * kQueryGroup;
-  pack_queries(w, blk, a, scale, padded);
+  pack_queries(w, blk, a, q_scale, padded);
   std::fill(w.ot, w.ot + dim * kPanelStride, 0.0f);
   std::fill(w.m, w.m + kPanelStride, -std::numeric_limits<float>::infinity());
   std::fill(w.l, w.l + kPanelStride, 0.0f);
   for (int64_t j0 = 0; j0 < a.shape.kv_len; j0 += kKeyTile) {
     const int64_t keys = std::min(kKeyTile, a.shape.kv_len - j0);
-    pack_rows(w.kt, w.kv_stride, blk.k + j0 * a.k_strides.row, a.k_strides, keys, dim);
-    pack_rows(w.vt, w.kv_stride, blk.v + j0 * a.v_strides.row, a.v_strides, keys, dim);
-    ops.scores(w.s, w.qt, w.kt, w.kv_stride, keys, dim, padded);
+    const TileView k =
+        tile_view(w.kt, w.kv_stride, blk.k + j0 * a.k_strides.row, a.k_strides, keys, dim);
+    const TileView v =
+        tile_view(w.vt, w.kv_stride, blk.v + j0 * a.v_strides.row, a.v_strides, keys, dim);
+    ops.scores(w.s, w.qt, k.data, k.row_stride, keys, dim, padded);
     if (blk.mask) add_mask(w.s, blk.mask + j0 * a.mask_strides.col, a.mask_strides, blk.rows, keys);
     ops.softmax_step(w.s, w.m, w.l, w.alpha, keys, padded);
-    ops.accumulate(w.ot, w.s, w.alpha, w.vt, w.kv_stride, keys, dim, padded);
+    ops.accumulate(w.ot, w.s, w.alpha, v.data, v.row_stride, keys, dim, padded);
   }
   write_output(w, blk, a);
 }
@@ -159,6 +178,8 @@ void attention(const AttentionArgs& a, std::span<std::byte> scratch, ThreadPool&
   if (!a.q || !a.k || !a.v || !a.out) fail("attention: a q, k, v or out pointer is null");
 
   const float scale = a.scale ? *a.scale : 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  // Softmax runs in base 2: e^(x·scale) = 2^(x·scale·log2 e).
+  const float q_scale = scale * kLog2e;
   const attention_tiles::Ops& ops = attention_tiles::ops_for(isa);
   const int64_t blocks_per_head = (s.q_len + kQueryBlock - 1) / kQueryBlock;
   const size_t per_thread = workspace_bytes(s.head_dim);
@@ -179,7 +200,7 @@ void attention(const AttentionArgs& a, std::span<std::byte> scratch, ThreadPool&
                      : nullptr,
               a.out + b * a.out_strides.batch + h * a.out_strides.head + row0 * a.out_strides.row,
               std::min(kQueryBlock, s.q_len - row0)};
-          run_block(w, blk, a, scale, ops);
+          run_block(w, blk, a, q_scale, ops);
         }
       });
 }

@@ -28,19 +28,20 @@ inline int64_t packed_row_floats(int64_t dim) {
 }
 
 // Panels qt, ot and s have leading dimension kPanelStride; kt and vt hold one key (value) per
-// row, kv_stride floats apart.
+// row with contiguous channels, rows k_stride (v_stride) floats apart.
 struct Ops {
   // s[j][i] = Σ_d qt[d][i] · kt[j][d], for j < keys, i < rows.
-  void (*scores)(float* s, const float* qt, const float* kt, int64_t kv_stride, int64_t keys,
+  void (*scores)(float* s, const float* qt, const float* kt, int64_t k_stride, int64_t keys,
                  int64_t dim, int64_t rows);
-  // Online softmax step for each query row i < rows: folds the tile's scores s[j][i]
-  // (j < keys) into the running max m[i] and sum l[i], turns s into probabilities relative to
-  // the new max, and sets alpha[i] = exp(old max - new max), the factor that rescales what
-  // was accumulated so far. A row with no finite score yet keeps probabilities 0.
+  // Online softmax step for each query row i < rows, in base 2 (scores arrive multiplied by
+  // log2 e, so 2^s is the softmax weight): folds the tile's scores s[j][i] (j < keys) into the
+  // running max m[i] and sum l[i], turns s into weights 2^(s - new max), and sets
+  // alpha[i] = 2^(old max - new max), the factor that rescales what was accumulated so far.
+  // A row with no finite score yet keeps weights 0.
   void (*softmax_step)(float* s, float* m, float* l, float* alpha, int64_t keys, int64_t rows);
   // ot[d][i] = alpha[i] · ot[d][i] + Σ_j p[j][i] · vt[j][d].
   void (*accumulate)(float* ot, const float* p, const float* alpha, const float* vt,
-                     int64_t kv_stride, int64_t keys, int64_t dim, int64_t rows);
+                     int64_t v_stride, int64_t keys, int64_t dim, int64_t rows);
 };
 
 const Ops& portable_ops();

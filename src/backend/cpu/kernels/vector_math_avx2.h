@@ -49,6 +49,28 @@ EBB_AVX2 inline __m256 exp(__m256 x) {
                           _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
 }
 
+// 2^x for x <= 0, the weights of a softmax taken in base 2: relative error below 1e-7,
+// results under 2^-126 flushed to 0 (so 2^-inf = 0), NaN stays NaN. Positive x is outside
+// the domain.
+EBB_AVX2 inline __m256 exp2_nonpositive(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-126.0f);
+  const __m256 xc = _mm256_max_ps(lo, x);  // returns x when x is NaN
+  const __m256 n = _mm256_round_ps(xc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(xc, n);  // exact, in [-1/2, 1/2]
+  // 2^f: least-squares fit of relative error at Chebyshev nodes, degree 6.
+  __m256 p = _mm256_set1_ps(0.00015337577497120947f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.0013399859890341759f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.009618519805371761f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.05550329014658928f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.24022646248340607f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.6931471824645996f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i bits =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), result);
+}
+
 // 1 / (1 + e^-x)
 EBB_AVX2 inline __m256 sigmoid(__m256 x) {
   const __m256 one = _mm256_set1_ps(1.0f);
