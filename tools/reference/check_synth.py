@@ -220,16 +220,17 @@ def convert_single_file(checkpoint, root, arch):
     return converted
 
 
-def compare_conversion(arch, converted, ours, values):
+def compare_conversion(arch, converted, ours, root, values):
     """`ours`: folder -> {name: tensor or shape}. SD2's diffusers text encoder drops the last
-    OpenCLIP layer, which diffusers' converter only skips for the 24-layer original."""
+    OpenCLIP layer, which diffusers' converter skips only for the 24-layer original."""
     import torch
     for folder, tensors in converted.items():
         mine = ours[folder]
-        layers = [int(m.group(1)) for k in tensors
-                  if (m := re.match(r"text_model\.encoder\.layers\.(\d+)\.", k))]
-        dropped = {k for k in tensors if arch == "sd2" and layers and
-                   k.startswith(f"text_model.encoder.layers.{max(layers)}.")}
+        with open(os.path.join(root, folder, "config.json")) as f:
+            layers = json.load(f).get("num_hidden_layers", 0)
+        dropped = {k for k in tensors
+                   if (m := re.match(r"text_model\.encoder\.layers\.(\d+)\.", k))
+                   and int(m.group(1)) >= layers}
         names = set(tensors) - dropped
         names.discard("text_model.embeddings.position_ids")
         ids = set(mine) - {"text_model.embeddings.position_ids"}
@@ -272,7 +273,8 @@ def check_tiny_with_torch(arch, work):
         ours[folder] = {}
         for file in weight_files(os.path.join(root, folder), weights):
             ours[folder].update(load_file(os.path.join(root, folder, file)))
-    compare_conversion(arch, convert_single_file(checkpoint, root, arch), ours, values=True)
+    compare_conversion(arch, convert_single_file(checkpoint, root, arch), ours, root,
+                       values=True)
 
 
 def check_full_with_torch(arch, single, root):
@@ -281,7 +283,8 @@ def check_full_with_torch(arch, single, root):
     checkpoint = {}
     for name, shape in shapes(header(single)).items():
         checkpoint[name] = torch.empty(shape, device="meta")
-    compare_conversion(arch, convert_single_file(checkpoint, root, arch), ours, values=False)
+    compare_conversion(arch, convert_single_file(checkpoint, root, arch), ours, root,
+                       values=False)
 
 
 # --- driver ---------------------------------------------------------------------------------------
@@ -292,6 +295,8 @@ def main():
     parser.add_argument("--synth", default="build/ebb-synth")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--full", action="store_true", help="also check the full-size models")
+    parser.add_argument("--arch", choices=ARCHS, action="append",
+                        help="check only these architectures (repeatable; default: all)")
     args = parser.parse_args()
     try:
         import torch  # noqa: F401
@@ -310,7 +315,8 @@ def main():
     work = args.work or tempfile.mkdtemp(prefix="ebb_check_synth_", dir="/var/tmp")
     os.makedirs(work, exist_ok=True)
     try:
-        for arch in ARCHS:
+        archs = args.arch or ARCHS
+        for arch in archs:
             single = os.path.join(work, f"{arch}.safetensors")
             synth(args.synth, arch, "-o", single, "--overwrite")
             synth(args.synth, arch, "--dtype", "f32", "-o", os.path.join(work, f"{arch}_f32.safetensors"),
@@ -327,7 +333,7 @@ def main():
             if have_torch:
                 check_tiny_with_torch(arch, work)
         if args.full:
-            for arch in ARCHS:
+            for arch in archs:
                 single = os.path.join(work, f"{arch}_full.safetensors")
                 root = os.path.join(work, f"{arch}_full")
                 print(f"{arch} full single file: " +
