@@ -426,6 +426,18 @@ TEST_F(SynthFilesTest, DiffusersLayoutWritesModelIndexAndShardIndex) {
   EXPECT_FALSE(fs::exists(root / "unet/diffusion_pytorch_model.safetensors"));
 }
 
+TEST_F(SynthFilesTest, DiffusersLayoutOfOneComponentIsThatModelsFolder) {
+  SynthOptions options = tiny(Arch::Sd2, "vae");
+  options.layout = Layout::Diffusers;
+  options.components = {"vae"};
+  const auto files = write_synthetic(options);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].path, path("vae/diffusion_pytorch_model.safetensors"));
+  EXPECT_EQ(Safetensors(read(files[0].path)).tensor_count(), 124u);
+  EXPECT_EQ(nlohmann::json::parse(read(dir_ / "vae/config.json"))["_class_name"], "AutoencoderKL");
+  EXPECT_FALSE(fs::exists(dir_ / "vae/model_index.json"));
+}
+
 TEST_F(SynthFilesTest, GgufHoldsQuantizedUNetMatrices) {
   SynthOptions options = tiny(Arch::Sd1, "sd1.gguf");
   options.format = Format::Gguf;

@@ -5,9 +5,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// The diffusers release whose config format these follow.
-constexpr const char* kDiffusersVersion = "0.21.0";
-
 }  // namespace
 
 Json unet_config_json(const UNetConfig& c) {

@@ -7,6 +7,9 @@
 
 namespace ebb::synth {
 
+// The diffusers release whose config format these follow.
+inline constexpr const char* kDiffusersVersion = "0.21.0";
+
 nlohmann::ordered_json unet_config_json(const UNetConfig& config);
 nlohmann::ordered_json vae_config_json(const VaeConfig& config);
 // CLIPTextModel, or CLIPTextModelWithProjection when `with_projection`.

@@ -7,6 +7,7 @@
 #include "io/atomic_file.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors_writer.h"
+#include "synth/diffusers_configs.h"
 #include "synth/synth_fill.h"
 
 namespace ebb::synth {
@@ -222,7 +223,7 @@ std::vector<WrittenFile> write_diffusers(const SynthModel& model,
   using nlohmann::json;
   json index = {
       {"_class_name", model.pipeline_class},
-      {"_diffusers_version", "0.21.0"},
+      {"_diffusers_version", kDiffusersVersion},
       {"scheduler",
        json::array({"diffusers", model.scheduler_config["_class_name"].get<std::string>()})}};
   for (const SynthComponent* c : components) {
