@@ -17,12 +17,12 @@ namespace {
 
 // libpng reports errors by calling its error handler, which must not return: ours records the
 // message and longjmps back to the setjmp of the phase function that made the failing call.
-// Throwing instead would unwind through libpng's C frames, which have no unwind tables. So
-// every libpng call that can fail runs inside a phase function (write_png_file, read_png_header,
-// read_png_rows) whose frame holds no object with a destructor between its setjmp and its
-// return, and the callbacks libpng calls hold none when they call png_error. Objects that own
-// memory (the output vector, the png structs' RAII holders) live in the callers' frames, which
-// the longjmp never crosses.
+// Throwing instead would unwind through libpng's C frames, which need not have unwind tables
+// and would be left with half-updated state. So every libpng call that can fail runs inside a
+// phase function (write_png_file, read_png_header, read_png_rows) whose frame holds no object
+// with a destructor between its setjmp and its return, and the callbacks libpng calls hold none
+// when they call png_error. Objects that own memory (the output vector, the png structs' RAII
+// holders) live in the callers' frames, which the longjmp never crosses.
 struct ErrorSink {
   char message[256] = {};
 };
@@ -222,7 +222,7 @@ bool read_png_header(const PngReader& reader, ByteSource* source, PngHeader* hea
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (bit_depth == 16) png_set_scale_16(png);
-  // After expansion, which turns a tRNS chunk into an alpha channel.
+  // libpng strips after expanding, so this also drops the alpha a palette's tRNS expands to.
   png_set_strip_alpha(png);
   if (!(color_type & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
   header->passes = png_set_interlace_handling(png);
