@@ -1,0 +1,84 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <cstring>
+
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/f32_weights.h"
+#include "backend/cpu/vector_kernels.h"
+
+namespace ebb {
+namespace {
+
+bool is_f32(const Tensor& t) {
+  return t.dtype() == DType::F32;
+}
+bool is_none_or_f32(const Tensor& t) {
+  return !t.defined() || is_f32(t);
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(int threads, uint64_t budget) : Backend(make_host_memory()), pool_(threads) {
+  arena().set_budget(budget);
+}
+
+const char* CpuBackend::kernels() const {
+  return cpu::vector_kernels().name;
+}
+
+void CpuBackend::copy_from_host(const Tensor& dst, const void* src) {
+  std::memcpy(dst.mutable_bytes(), src, dst.nbytes());
+}
+
+void CpuBackend::copy_to_host(const Tensor& src, void* dst) {
+  std::memcpy(dst, src.bytes(), src.nbytes());
+}
+
+void CpuBackend::linear_into(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) {
+  if (!is_f32(x) || !cpu::reads_weight_dtype(w.dtype()) || !is_none_or_f32(b))
+    fail_unsupported("linear", {{"x", x}, {"w", w}, {"b", b}});
+  cpu::linear({pool_, arena()}, x, w, b, out);
+}
+
+void CpuBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
+                             const Conv2dGeometry& g, const Tensor& out) {
+  if (!is_f32(x) || !cpu::reads_weight_dtype(w.dtype()) || !is_none_or_f32(b))
+    fail_unsupported("conv2d", {{"x", x}, {"w", w}, {"b", b}});
+  cpu::conv2d({pool_, arena()}, x, w, b, g, out);
+}
+
+void CpuBackend::group_norm_into(const Tensor& x, int64_t groups, const Tensor& gamma,
+                                 const Tensor& beta, float eps, const Tensor& out) {
+  if (!is_f32(x) || !is_none_or_f32(gamma) || !is_none_or_f32(beta))
+    fail_unsupported("group_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}});
+  cpu::group_norm({pool_, arena()}, x, groups, gamma, beta, eps, out);
+}
+
+void CpuBackend::layer_norm_into(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 float eps, const Tensor& out) {
+  if (!is_f32(x) || !is_none_or_f32(gamma) || !is_none_or_f32(beta))
+    fail_unsupported("layer_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}});
+  cpu::layer_norm({pool_, arena()}, x, gamma, beta, eps, out);
+}
+
+void CpuBackend::rms_norm_into(const Tensor& x, const Tensor& gamma, float eps, const Tensor& out) {
+  if (!is_f32(x) || !is_none_or_f32(gamma))
+    fail_unsupported("rms_norm", {{"x", x}, {"gamma", gamma}});
+  cpu::rms_norm({pool_, arena()}, x, gamma, eps, out);
+}
+
+void CpuBackend::binary_into(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (!is_f32(a) || !is_f32(b))
+    fail_unsupported(op == BinaryOp::Add ? "add" : "mul", {{"a", a}, {"b", b}});
+  cpu::binary({pool_, arena()}, op, a, b, out);
+}
+
+void CpuBackend::copy_into(const Tensor& src, const Tensor& dst) {
+  cpu::copy({pool_, arena()}, src, dst);
+}
+
+void CpuBackend::upsample_nearest2x_into(const Tensor& x, const Tensor& out) {
+  cpu::upsample_nearest2x({pool_, arena()}, x, out);
+}
+
+}  // namespace ebb
