@@ -12,8 +12,9 @@ namespace {
 bool is_f32(const Tensor& t) {
   return t.dtype() == DType::F32;
 }
-bool is_none_or_f32(const Tensor& t) {
-  return !t.defined() || is_f32(t);
+// Weights, biases and affine parameters are converted to F32 where they are not.
+bool is_none_or_readable(const Tensor& t) {
+  return !t.defined() || cpu::reads_weight_dtype(t.dtype());
 }
 
 }  // namespace
@@ -35,34 +36,34 @@ void CpuBackend::copy_to_host(const Tensor& src, void* dst) {
 }
 
 void CpuBackend::linear_into(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) {
-  if (!is_f32(x) || !cpu::reads_weight_dtype(w.dtype()) || !is_none_or_f32(b))
+  if (!is_f32(x) || !is_none_or_readable(w) || !is_none_or_readable(b))
     fail_unsupported("linear", {{"x", x}, {"w", w}, {"b", b}});
   cpu::linear({pool_, arena()}, x, w, b, out);
 }
 
 void CpuBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
                              const Conv2dGeometry& g, const Tensor& out) {
-  if (!is_f32(x) || !cpu::reads_weight_dtype(w.dtype()) || !is_none_or_f32(b))
+  if (!is_f32(x) || !is_none_or_readable(w) || !is_none_or_readable(b))
     fail_unsupported("conv2d", {{"x", x}, {"w", w}, {"b", b}});
   cpu::conv2d({pool_, arena()}, x, w, b, g, out);
 }
 
 void CpuBackend::group_norm_into(const Tensor& x, int64_t groups, const Tensor& gamma,
                                  const Tensor& beta, float eps, const Tensor& out) {
-  if (!is_f32(x) || !is_none_or_f32(gamma) || !is_none_or_f32(beta))
+  if (!is_f32(x) || !is_none_or_readable(gamma) || !is_none_or_readable(beta))
     fail_unsupported("group_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}});
   cpu::group_norm({pool_, arena()}, x, groups, gamma, beta, eps, out);
 }
 
 void CpuBackend::layer_norm_into(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                  float eps, const Tensor& out) {
-  if (!is_f32(x) || !is_none_or_f32(gamma) || !is_none_or_f32(beta))
+  if (!is_f32(x) || !is_none_or_readable(gamma) || !is_none_or_readable(beta))
     fail_unsupported("layer_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}});
   cpu::layer_norm({pool_, arena()}, x, gamma, beta, eps, out);
 }
 
 void CpuBackend::rms_norm_into(const Tensor& x, const Tensor& gamma, float eps, const Tensor& out) {
-  if (!is_f32(x) || !is_none_or_f32(gamma))
+  if (!is_f32(x) || !is_none_or_readable(gamma))
     fail_unsupported("rms_norm", {{"x", x}, {"gamma", gamma}});
   cpu::rms_norm({pool_, arena()}, x, gamma, eps, out);
 }

@@ -10,10 +10,11 @@
 
 namespace ebb::cpu {
 
-// Whether the CPU backend reads weights of this dtype.
+// Whether the CPU backend reads weights and parameters of this dtype: float types and
+// GGUF block types.
 bool reads_weight_dtype(DType t);
 
-// Rows of a dense weight viewed as a matrix [rows, cols] (cols = elements per row).
+// Rows of a dense weight viewed as a matrix [rows, cols]: dimension 0 by the rest.
 class F32WeightRows {
  public:
   F32WeightRows(const Context& ctx, const Tensor& w, std::string_view op);
