@@ -248,4 +248,110 @@ Tensor Backend::upsample_nearest2x(const Tensor& x) {
   return out;
 }
 
+Tensor Backend::activation(Activation a, const Tensor& x, std::string_view name) {
+  check_operands(name, {{"x", x}}, false);
+  Tensor out = output(x.shape(), DType::F32, name);
+  activation_into(a, x, out);
+  return out;
+}
+
+Tensor Backend::silu(const Tensor& x) {
+  return activation(Activation::Silu, x, "silu");
+}
+
+Tensor Backend::gelu(const Tensor& x, GeluApproximation approximation) {
+  return approximation == GeluApproximation::Tanh ? activation(Activation::GeluTanh, x, "gelu")
+                                                  : activation(Activation::Gelu, x, "gelu");
+}
+
+Tensor Backend::geglu(const Tensor& x, GeluApproximation approximation) {
+  check_operands("geglu", {{"x", x}}, false);
+  if (x.rank() < 1 || x.dim(-1) % 2 != 0)
+    fail("geglu: the last dimension of x {} is not hidden and gate halves", x.describe());
+  Shape shape = x.shape();
+  shape.back() /= 2;
+  Tensor out = output(shape, DType::F32, "geglu");
+  const int64_t rows = shape_numel(x.shape(), 0, x.rank() - 1);
+  geglu_into(x.reshape({rows, x.dim(-1)}), approximation, out.reshape({rows, shape.back()}));
+  return out;
+}
+
+Tensor Backend::softmax(const Tensor& x) {
+  check_operands("softmax", {{"x", x}}, false);
+  if (x.rank() < 1) fail("softmax: x {} has no dimension to normalise", x.describe());
+  Tensor out = output(x.shape(), DType::F32, "softmax");
+  const Shape flat{shape_numel(x.shape(), 0, x.rank() - 1), x.dim(-1)};
+  softmax_into(x.reshape(flat), out.reshape(flat));
+  return out;
+}
+
+Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                          const Tensor& mask, std::optional<float> scale) {
+  check_operands("attention", {{"q", q}, {"k", k}, {"v", v}, {"mask", mask}}, true);
+  const bool shapes_ok = q.rank() == 3 && k.rank() == 3 && v.rank() == 3 && heads > 0 &&
+                         k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0) && k.dim(1) == v.dim(1) &&
+                         k.dim(2) == q.dim(2) && v.dim(2) == q.dim(2) && q.dim(2) % heads == 0;
+  if (!shapes_ok)
+    fail("attention: q {}, k {}, v {} are not [B, Lq, H·D], [B, Lkv, H·D] with {} heads",
+         q.describe(), k.describe(), v.describe(), heads);
+  for (const Operand& o : {Operand{"q", q}, Operand{"k", k}, Operand{"v", v}})
+    if (o.tensor.dim(2) > 1 && o.tensor.strides()[2] != 1)
+      fail("attention: the last dimension of {} {} is strided", o.name, o.tensor.describe());
+  const Shape scores{q.dim(0), heads, q.dim(1), k.dim(1)};
+  if (mask.defined()) {
+    bool broadcasts = mask.rank() <= 4;
+    for (int i = 1; broadcasts && i <= mask.rank(); ++i)
+      broadcasts = mask.dim(-i) == 1 || mask.dim(-i) == scores[4 - i];
+    if (!broadcasts)
+      fail("attention: mask {} does not broadcast to the scores {}", mask.describe(),
+           shape_str(scores));
+  }
+  Tensor out = output(q.shape(), DType::F32, "attention");
+  attention_into(q, k, v, heads, mask.defined() ? mask.expand(scores) : Tensor{}, scale, out);
+  return out;
+}
+
+Tensor Backend::rope(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
+                     RopeLayout layout) {
+  check_operands("rope", {{"x", x}, {"cos", cos}, {"sin", sin}}, false);
+  const bool ok = x.rank() == 3 && heads > 0 && x.dim(2) % heads == 0 &&
+                  (x.dim(2) / heads) % 2 == 0 && cos.rank() == 2 && cos.dim(0) == x.dim(1) &&
+                  cos.dim(1) == x.dim(2) / heads / 2 && sin.shape() == cos.shape();
+  if (!ok)
+    fail("rope: x {} with {} heads of even size needs cos and sin [{}, D/2], not {} and {}",
+         x.describe(), heads, x.rank() == 3 ? x.dim(1) : 0, cos.describe(), sin.describe());
+  Tensor out = output(x.shape(), DType::F32, "rope");
+  rope_into(x, heads, cos, sin, layout, out);
+  return out;
+}
+
+std::pair<Tensor, Tensor> Backend::rope_tables(const Tensor& ids,
+                                               const std::vector<int64_t>& axes_dim, double theta) {
+  check_operands("rope_tables", {{"ids", ids}}, false);
+  if (ids.rank() != 2 || ids.dim(1) != int64_t(axes_dim.size()))
+    fail("rope_tables: ids {} should be [L, {}] for axes [{}]", ids.describe(), axes_dim.size(),
+         fmt::join(axes_dim, ", "));
+  int64_t pairs = 0;
+  for (int64_t d : axes_dim) {
+    if (d <= 0 || d % 2 != 0)
+      fail("rope_tables: axis dimension {} in [{}] is not positive and even", d,
+           fmt::join(axes_dim, ", "));
+    pairs += d / 2;
+  }
+  Tensor cos = output({ids.dim(0), pairs}, DType::F32, "rope_tables");
+  Tensor sin = output({ids.dim(0), pairs}, DType::F32, "rope_tables");
+  rope_tables_into(ids, axes_dim, theta, cos, sin);
+  return {cos, sin};
+}
+
+Tensor Backend::timestep_embedding(const Tensor& t, int64_t dim,
+                                   const TimestepEmbeddingParams& params) {
+  check_operands("timestep_embedding", {{"t", t}}, false);
+  if (t.rank() != 1 || dim < 2)
+    fail("timestep_embedding: t {} should be [N] and dim {} at least 2", t.describe(), dim);
+  Tensor out = output({t.dim(0), dim}, DType::F32, "timestep_embedding");
+  timestep_embedding_into(t, params, out);
+  return out;
+}
+
 }  // namespace ebb

@@ -11,10 +11,15 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backend/arena.h"
+#include "backend/cpu/kernels/activations.h"
+#include "backend/cpu/kernels/rope.h"
+#include "backend/cpu/kernels/timestep_embedding.h"
 #include "tensor/tensor.h"
 
 namespace ebb {
@@ -27,6 +32,12 @@ struct Conv2dGeometry {
 };
 
 enum class BinaryOp : uint8_t { Add, Mul };
+enum class Activation : uint8_t { Silu, Gelu, GeluTanh };
+
+// Parameter types of the kernels' own headers, shared by every backend.
+using cpu::GeluApproximation;
+using cpu::RopeLayout;
+using cpu::TimestepEmbeddingParams;
 
 // An op's operand as error messages name it: "w F16[320, 768]".
 struct Operand {
@@ -74,6 +85,28 @@ class Backend {
   // x [N, C, H, W] -> [N, C, 2H, 2W], each pixel repeated 2x2.
   Tensor upsample_nearest2x(const Tensor& x);
 
+  // Activations, elementwise.
+  Tensor silu(const Tensor& x);
+  Tensor gelu(const Tensor& x, GeluApproximation approximation = GeluApproximation::None);
+  // x [..., 2C] (hidden, then gate) -> [..., C]: hidden · gelu(gate), as diffusers' GEGLU.
+  Tensor geglu(const Tensor& x, GeluApproximation approximation = GeluApproximation::None);
+  // Over the last dimension.
+  Tensor softmax(const Tensor& x);
+  // Multi-head scaled-dot-product attention, memory O(L·D) (no score matrix).
+  // q [B, Lq, H·D], k and v [B, Lkv, H·D] -> [B, Lq, H·D]. q, k, v may be views whose last
+  // dimension is dense (e.g. narrowed out of a fused qkv projection). mask: additive,
+  // broadcastable to [B, H, Lq, Lkv], or none. scale: 1/√D when empty.
+  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                   const Tensor& mask = {}, std::optional<float> scale = {});
+  // Rotary embedding of x [B, L, H·D] per head; cos and sin [L, D/2] (rope_tables).
+  Tensor rope(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
+              RopeLayout layout);
+  // Flux's position tables: ids [L, axes] -> cos, sin [L, Σ axes_dim / 2].
+  std::pair<Tensor, Tensor> rope_tables(const Tensor& ids, const std::vector<int64_t>& axes_dim,
+                                        double theta);
+  // Sinusoidal embedding of timesteps t [N] -> [N, dim].
+  Tensor timestep_embedding(const Tensor& t, int64_t dim, const TimestepEmbeddingParams& params);
+
  protected:
   explicit Backend(std::unique_ptr<DeviceMemory> memory) : arena_(std::move(memory)) {}
 
@@ -99,6 +132,21 @@ class Backend {
   // Same shape and dtype, any strides on both sides.
   virtual void copy_into(const Tensor& src, const Tensor& dst) = 0;
   virtual void upsample_nearest2x_into(const Tensor& x, const Tensor& out) = 0;
+  virtual void activation_into(Activation a, const Tensor& x, const Tensor& out) = 0;
+  // x [rows, 2C]; out [rows, C].
+  virtual void geglu_into(const Tensor& x, GeluApproximation approximation, const Tensor& out) = 0;
+  // x [rows, D].
+  virtual void softmax_into(const Tensor& x, const Tensor& out) = 0;
+  // q, k, v as given (last dimension dense); mask already broadcast to [B, H, Lq, Lkv].
+  virtual void attention_into(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                              const Tensor& mask, std::optional<float> scale,
+                              const Tensor& out) = 0;
+  virtual void rope_into(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
+                         RopeLayout layout, const Tensor& out) = 0;
+  virtual void rope_tables_into(const Tensor& ids, const std::vector<int64_t>& axes_dim,
+                                double theta, const Tensor& cos, const Tensor& sin) = 0;
+  virtual void timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams& params,
+                                       const Tensor& out) = 0;
 
   // "linear on cpu does not support x F32[2, 8], w Q2_K[4, 8]"
   [[noreturn]] void fail_unsupported(std::string_view op,
@@ -111,6 +159,7 @@ class Backend {
   void check_operands(std::string_view op, std::initializer_list<Operand> operands,
                       bool allow_strided) const;
   Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+  Tensor activation(Activation a, const Tensor& x, std::string_view name);
 
   Arena arena_;
 };

@@ -102,5 +102,18 @@ TEST(Determinism, Elementwise) {
       [](CpuBackend& be, const auto& t) { return be.mul(t[0], t[1]); });
 }
 
+TEST(Determinism, AttentionAndActivations) {
+  expect_same_bits(
+      {{test::random_floats(2 * 45 * 96, 19), {2, 45, 96}},
+       {test::random_floats(2 * 29 * 96, 20), {2, 29, 96}},
+       {test::random_floats(2 * 29 * 96, 21), {2, 29, 96}},
+       {test::random_floats(45 * 29, 22), {45, 29}}},
+      [](CpuBackend& be, const auto& t) { return be.attention(t[0], t[1], t[2], 3, t[3]); });
+  expect_same_bits({{test::random_floats(7 * 130, 23, -5.0f, 5.0f), {7, 130}}},
+                   [](CpuBackend& be, const auto& t) { return be.geglu(t[0]); });
+  expect_same_bits({{test::random_floats(7 * 131, 24, -5.0f, 5.0f), {7, 131}}},
+                   [](CpuBackend& be, const auto& t) { return be.softmax(be.silu(t[0])); });
+}
+
 }  // namespace
 }  // namespace ebb

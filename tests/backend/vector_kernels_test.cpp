@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/kernels/isa.h"
 #include "op_test_util.h"
 
 namespace ebb::cpu {
@@ -21,7 +22,7 @@ std::vector<const VectorKernels*> kernel_sets() {
 TEST(VectorKernels, BestSetIsOneOfTheSets) {
   const char* best = vector_kernels().name;
   EXPECT_TRUE(std::string(best) == "portable" || std::string(best) == "avx2");
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  if (isa_supported(Isa::Avx2Fma)) {
     EXPECT_STREQ(best, "avx2");
   }
 }

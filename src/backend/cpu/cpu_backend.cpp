@@ -82,4 +82,45 @@ void CpuBackend::upsample_nearest2x_into(const Tensor& x, const Tensor& out) {
   cpu::upsample_nearest2x({pool_, arena()}, x, out);
 }
 
+void CpuBackend::activation_into(Activation a, const Tensor& x, const Tensor& out) {
+  if (!is_f32(x)) fail_unsupported(a == Activation::Silu ? "silu" : "gelu", {{"x", x}});
+  cpu::activation({pool_, arena()}, a, x, out);
+}
+
+void CpuBackend::geglu_into(const Tensor& x, GeluApproximation approximation, const Tensor& out) {
+  if (!is_f32(x)) fail_unsupported("geglu", {{"x", x}});
+  cpu::geglu({pool_, arena()}, x, approximation, out);
+}
+
+void CpuBackend::softmax_into(const Tensor& x, const Tensor& out) {
+  if (!is_f32(x)) fail_unsupported("softmax", {{"x", x}});
+  cpu::softmax({pool_, arena()}, x, out);
+}
+
+void CpuBackend::attention_into(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                                const Tensor& mask, std::optional<float> scale, const Tensor& out) {
+  if (!is_f32(q) || !is_f32(k) || !is_f32(v) || (mask.defined() && !is_f32(mask)))
+    fail_unsupported("attention", {{"q", q}, {"k", k}, {"v", v}, {"mask", mask}});
+  cpu::attention({pool_, arena()}, q, k, v, heads, mask, scale, out);
+}
+
+void CpuBackend::rope_into(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
+                           RopeLayout layout, const Tensor& out) {
+  if (!is_f32(x) || !is_f32(cos) || !is_f32(sin))
+    fail_unsupported("rope", {{"x", x}, {"cos", cos}, {"sin", sin}});
+  cpu::rope({pool_, arena()}, x, heads, cos, sin, layout, out);
+}
+
+void CpuBackend::rope_tables_into(const Tensor& ids, const std::vector<int64_t>& axes_dim,
+                                  double theta, const Tensor& cos, const Tensor& sin) {
+  if (!is_f32(ids)) fail_unsupported("rope_tables", {{"ids", ids}});
+  cpu::rope_tables(ids, axes_dim, theta, cos, sin);
+}
+
+void CpuBackend::timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams& params,
+                                         const Tensor& out) {
+  if (!is_f32(t)) fail_unsupported("timestep_embedding", {{"t", t}});
+  cpu::timestep_embedding(t, params, out);
+}
+
 }  // namespace ebb

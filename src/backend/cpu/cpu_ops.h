@@ -36,4 +36,16 @@ void binary(const Context& ctx, BinaryOp op, const Tensor& a, const Tensor& b, c
 void copy(const Context& ctx, const Tensor& src, const Tensor& dst);
 void upsample_nearest2x(const Context& ctx, const Tensor& x, const Tensor& out);
 
+// Through the raw-pointer kernels of backend/cpu/kernels.
+void activation(const Context& ctx, Activation a, const Tensor& x, const Tensor& out);
+void geglu(const Context& ctx, const Tensor& x, GeluApproximation approximation, const Tensor& out);
+void softmax(const Context& ctx, const Tensor& x, const Tensor& out);
+void attention(const Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+               const Tensor& mask, std::optional<float> scale, const Tensor& out);
+void rope(const Context& ctx, const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
+          RopeLayout layout, const Tensor& out);
+void rope_tables(const Tensor& ids, const std::vector<int64_t>& axes_dim, double theta,
+                 const Tensor& cos, const Tensor& sin);
+void timestep_embedding(const Tensor& t, const TimestepEmbeddingParams& params, const Tensor& out);
+
 }  // namespace ebb::cpu

@@ -30,8 +30,10 @@ bool reads_weight_dtype(DType t) {
     case DType::F16:
     case DType::BF16:
     case DType::F8_E4M3:
-    case DType::F8_E5M2: return true;
-    default: return dtype_info(t).quantized;
+    case DType::F8_E5M2:
+      return true;
+    default:
+      return dtype_info(t).quantized;
   }
 }
 

@@ -1,11 +1,12 @@
-// AVX2+FMA kernels. Each function carries the target attribute (rather than the file being
-// compiled with -mavx2) so that nothing else in this file, and no inline function shared with
-// other files, is built for a CPU the program may not run on.
-#include <immintrin.h>
-
+// AVX2+FMA kernels. Each function carries the target attribute (EBB_AVX2) rather than the file
+// being compiled with -mavx2, so no inline function shared with other files is built for a CPU
+// the program may not run on.
 #include "backend/cpu/vector_kernels.h"
 
-#define EBB_AVX2 __attribute__((target("avx2,fma")))
+#include "backend/cpu/kernels/isa.h"
+
+#if defined(__x86_64__)
+#include "backend/cpu/kernels/vector_math_avx2.h"
 
 namespace ebb::cpu {
 namespace {
@@ -133,8 +134,19 @@ EBB_AVX2 void mul(const float* a, bool a_repeat, const float* b, bool b_repeat, 
 const VectorKernels* avx2_vector_kernels() {
   static const VectorKernels kernels{"avx2",      sum,       sum_squares, sum_squared_deviations,
                                      scale_shift, normalize, add,         mul};
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported ? &kernels : nullptr;
+  return isa_supported(Isa::Avx2Fma) ? &kernels : nullptr;
 }
 
 }  // namespace ebb::cpu
+
+#else
+
+namespace ebb::cpu {
+
+const VectorKernels* avx2_vector_kernels() {
+  return nullptr;
+}
+
+}  // namespace ebb::cpu
+
+#endif
