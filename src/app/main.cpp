@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Ebb: diffusion image generation in the memory you have"};
   app.require_subcommand(1);
   ebb::add_devices_command(app);
+  ebb::add_inspect_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
