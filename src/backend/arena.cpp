@@ -49,18 +49,6 @@ std::string human_bytes(uint64_t bytes) {
 
 }  // namespace
 
-std::string_view memory_tag_name(MemoryTag tag) {
-  switch (tag) {
-    case MemoryTag::Weights:
-      return "weights";
-    case MemoryTag::Activations:
-      return "activations";
-    case MemoryTag::Scratch:
-      return "scratch";
-  }
-  return "unknown";
-}
-
 std::unique_ptr<DeviceMemory> make_host_memory() {
   return std::make_unique<HostMemory>();
 }
@@ -94,9 +82,11 @@ struct Arena::State {
   }
 
   std::string usage() const {
-    return fmt::format("{} in use (weights {}, activations {}, scratch {}), {} cached",
-                       human_bytes(stats.in_use_total), human_bytes(stats.in_use[0]),
-                       human_bytes(stats.in_use[1]), human_bytes(stats.in_use[2]),
+    std::string by_tag;
+    for (int t = 0; t < kMemoryTagCount; ++t)
+      by_tag += fmt::format("{}{} {}", t ? ", " : "", memory_tag_name(MemoryTag(t)),
+                            human_bytes(stats.in_use[t]));
+    return fmt::format("{} in use ({}), {} cached", human_bytes(stats.in_use_total), by_tag,
                        human_bytes(stats.reserved - stats.in_use_total));
   }
 

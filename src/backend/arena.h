@@ -15,12 +15,13 @@
 
 #include "tensor/device.h"
 #include "tensor/storage.h"
+#include "weights/ledger.h"
 
 namespace ebb {
 
-enum class MemoryTag : uint8_t { Weights, Activations, Scratch };
-inline constexpr int kMemoryTagCount = 3;
-std::string_view memory_tag_name(MemoryTag tag);
+// The ledger's tags (weights, activations, scratch, staging), so arena figures and ledger
+// entries count the same things.
+inline constexpr int kMemoryTagCount = static_cast<int>(MemoryTag::Staging) + 1;
 
 // Where an arena gets its memory: host RAM, device RAM, pinned host RAM.
 class DeviceMemory {

@@ -1,5 +1,5 @@
 // The CPU ops against PyTorch (tests/data/ops, written by
-// tools/reference/make_dense_op_fixtures.py). Operands are used where they lie in the loaded
+// tools/reference/make_dense_op_fixtures.py). Operands are used where they lie in the mapped
 // file, read-only and zero-copy, as weights in a mapped checkpoint are.
 #include <gtest/gtest.h>
 
