@@ -77,7 +77,8 @@ class Backend {
   // Elementwise with NumPy broadcasting; operands may be strided views.
   Tensor add(const Tensor& a, const Tensor& b);
   Tensor mul(const Tensor& a, const Tensor& b);
-  // Layout ops work on any plain dtype and strided inputs; outputs are dense.
+  // Layout ops move elements of any plain (not block-quantized) dtype; outputs are dense.
+  // contiguous, permute, concat and split read strided views.
   Tensor contiguous(const Tensor& x);
   Tensor permute(const Tensor& x, const std::vector<int>& dims);
   Tensor concat(const std::vector<Tensor>& xs, int dim);

@@ -279,6 +279,25 @@ TEST_P(CpuOps, UnsupportedDtypesAndDevicesAreErrors) {
               ThrowsMessage<Error>(HasSubstr("4 bytes given")));
 }
 
+TEST_P(CpuOps, RepeatedStepsAllocateNothingNew) {
+  // A small UNet-like step: conv, group norm, SiLU, a time embedding added, attention-style
+  // projections; the second and later steps must be served from the arena's cache.
+  Tensor x = upload(be, {1, 32, 16, 16}, random_floats(32 * 256, 500));
+  Tensor w = upload(be, {32, 32, 3, 3}, random_floats(32 * 32 * 9, 501));
+  Tensor emb = upload(be, {1, 32, 1, 1}, random_floats(32, 502));
+  Tensor proj = upload(be, {32, 32}, random_floats(32 * 32, 503));
+  auto step = [&] {
+    Tensor h = be.silu(be.group_norm(be.conv2d(x, w, {}, 1, 1), 8, {}, {}, 1e-5f));
+    h = be.add(h, emb);
+    Tensor tokens = be.permute(h, {0, 2, 3, 1}).reshape({1, 256, 32});
+    return be.linear(tokens, proj, {});
+  };
+  const std::vector<float> first = download(be, step());
+  const uint64_t allocations = be.arena().stats().device_allocations;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(download(be, step()), first);
+  EXPECT_EQ(be.arena().stats().device_allocations, allocations);
+}
+
 TEST_P(CpuOps, OutOfBudgetNamesTheOp) {
   CpuBackend small(GetParam(), 1 << 20);
   Tensor x = small.empty({200, 64}), w = small.empty({1024, 64});  // 50 + 256 KiB
