@@ -42,7 +42,8 @@ BENCHMARK(BM_Conv2d)
     ->Args({640, 640, 32, 3, 2})
     ->Args({640, 320, 32, 1, 1})
     ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
 
 }  // namespace
 }  // namespace ebb

@@ -44,7 +44,10 @@ void gemm_shapes(benchmark::internal::Benchmark* b) {
   b->Args({4096, 320, 320});    // SD1.5 attention projection at 64×64 latents
   b->Args({4096, 3072, 3072});  // Flux-like hidden projection, 4096 image tokens
   b->Args({77, 1280, 2048});    // SDXL cross-attention context
-  b->Unit(benchmark::kMillisecond)->UseRealTime();
+  b->Args({1280, 256, 11520});  // the product inside conv2d 1280->1280 3x3 at 16x16
+  // Process CPU time (all threads) beside wall time shows how far other load on the machine
+  // stretched a run.
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 }
 
 BENCHMARK(BM_OpenBlasSgemm)->Apply(gemm_shapes);
