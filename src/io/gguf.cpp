@@ -19,6 +19,7 @@ static_assert(std::endian::native == std::endian::little,
               "the GGUF reader copies little-endian fields as they are");
 
 constexpr char kMagic[4] = {'G', 'G', 'U', 'F'};
+constexpr std::string_view kMagicText = "47 47 55 46 (\"GGUF\")";
 constexpr uint64_t kDefaultAlignment = 32;
 constexpr std::string_view kAlignmentKey = "general.alignment";
 constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
@@ -226,11 +227,10 @@ class GgufParser {
       fail_at(0, "file is {} bytes, too short for the GGUF magic", file_.size());
     if (std::memcmp(file_.data(), kMagic, sizeof(kMagic)) != 0) {
       auto b = [&](int i) { return static_cast<unsigned>(file_[i]); };
-      fail_at(0,
-              "not a GGUF file: magic is {:02x} {:02x} {:02x} {:02x} (\"{}\"), expected 47 47 55 "
-              "46 (\"GGUF\")",
+      fail_at(0, "not a GGUF file: it starts with {:02x} {:02x} {:02x} {:02x} (\"{}\"), not {}",
               b(0), b(1), b(2), b(3),
-              printable_name({reinterpret_cast<const char*>(file_.data()), sizeof(kMagic)}));
+              printable_name({reinterpret_cast<const char*>(file_.data()), sizeof(kMagic)}),
+              kMagicText);
     }
     pos_ = sizeof(kMagic);
     uint64_t at = pos_;

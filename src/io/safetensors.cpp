@@ -7,6 +7,7 @@
 #include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -29,7 +30,7 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr int kMaxJsonDepth = 8;
 constexpr std::string_view kMetadataKey = "__metadata__";
 
-// nlohmann's parser reports no positions to its callback, so the header is fed through this
+// nlohmann's SAX events carry no positions, so the header is fed through this
 // iterator, which remembers the last byte the lexer read; errors can then name a file offset.
 class TrackingIterator {
  public:

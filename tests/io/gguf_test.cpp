@@ -422,7 +422,7 @@ GgufSpec one_tensor() {
 TEST(GgufErrors, BadMagic) {
   std::vector<std::byte> file = encode(one_tensor()).file;
   std::memcpy(file.data(), "GGML", 4);
-  expect_error(file, {at(0), "47 47 4d 4c", "\"GGML\"", "expected 47 47 55 46"});
+  expect_error(file, {at(0), "starts with 47 47 4d 4c (\"GGML\"), not 47 47 55 46 (\"GGUF\")"});
   expect_error(std::vector<std::byte>(3), {at(0), "3 bytes"});
 }
 

@@ -79,15 +79,17 @@ struct QueryBlock {
   int64_t rows;
 };
 
+// Row by row, so q is read along its (usually contiguous) channels: reading one channel of 64
+// rows instead touches 64 lines that [B, L, H, D] strides can map to a couple of cache sets.
 void pack_queries(const Workspace& w, const QueryBlock& blk, const AttentionArgs& a, float scale,
                   int64_t padded_rows) {
   const int64_t dim = a.shape.head_dim;
-  for (int64_t d = 0; d < dim; ++d) {
-    float* dst = w.qt + d * kPanelStride;
-    for (int64_t i = 0; i < blk.rows; ++i)
-      dst[i] = blk.q[i * a.q_strides.row + d * a.q_strides.col] * scale;
-    for (int64_t i = blk.rows; i < padded_rows; ++i) dst[i] = 0.0f;
+  for (int64_t i = 0; i < blk.rows; ++i) {
+    const float* src = blk.q + i * a.q_strides.row;
+    for (int64_t d = 0; d < dim; ++d) w.qt[d * kPanelStride + i] = src[d * a.q_strides.col] * scale;
   }
+  for (int64_t d = 0; d < dim; ++d)
+    std::fill(w.qt + d * kPanelStride + blk.rows, w.qt + d * kPanelStride + padded_rows, 0.0f);
 }
 
 // Whether a key or value tile is read through a packed copy rather than in place. In place

@@ -1,9 +1,9 @@
 #pragma once
 // The inner steps of attention() for one block of query rows against one tile of keys, one
 // implementation per instruction set. Everything a tile touches is stored query-minor
-// ([channel or key][query], leading dimension kQueryBlock) so the SIMD code vectorises across
+// ([channel or key][query], leading dimension kPanelStride) so the SIMD code vectorises across
 // query rows: softmax reductions over keys become plain vertical operations, and keys and
-// values are read one element at a time (broadcast) from packed tiles.
+// values are read one element at a time (broadcast), row by row.
 #include <cstdint>
 
 #include "backend/cpu/kernels/isa.h"
