@@ -39,12 +39,9 @@ nlohmann::json to_json(const ModelSource& src, bool with_tensors) {
                           {"format", f.format == FileFormat::Gguf ? "gguf" : "safetensors"},
                           {"bytes", f.mapping.size()}});
   for (const Component& c : src.components()) {
-    nlohmann::json jc = {{"name", c.name},
-                         {"naming", naming_name(c.naming)},
-                         {"prefixes", c.prefixes},
-                         {"tensors", c.tensors.size()},
-                         {"bytes", c.bytes},
-                         {"dtypes", dtype_mix(src, c)}};
+    nlohmann::json jc = {{"name", c.name},         {"naming", naming_name(c.naming)},
+                         {"prefixes", c.prefixes}, {"tensors", c.tensors.size()},
+                         {"bytes", c.bytes},       {"dtypes", dtype_mix(src, c)}};
     j["components"].push_back(jc);
   }
   j["total_bytes"] = src.total_bytes();
@@ -65,7 +62,8 @@ nlohmann::json to_json(const ModelSource& src, bool with_tensors) {
 void print_text(const ModelSource& src, bool with_tensors) {
   for (const SourceFile& f : src.files())
     fmt::print("file          {} ({}, {})\n", f.path,
-               f.format == FileFormat::Gguf ? "gguf" : "safetensors", human_bytes(f.mapping.size()));
+               f.format == FileFormat::Gguf ? "gguf" : "safetensors",
+               human_bytes(f.mapping.size()));
   fmt::print("architecture  {} ({})\n", architecture_name(src.architecture().arch),
              src.architecture().reason);
   fmt::print("components\n");
@@ -75,7 +73,8 @@ void print_text(const ModelSource& src, bool with_tensors) {
     fmt::print("  {:<16} {:>6} tensors {:>11}  naming {:<9}  {}\n", c.name, c.tensors.size(),
                human_bytes(c.bytes), naming_name(c.naming), fmt::join(mix, ", "));
   }
-  fmt::print("total         {} tensors, {}\n", src.tensors().size(), human_bytes(src.total_bytes()));
+  fmt::print("total         {} tensors, {}\n", src.tensors().size(),
+             human_bytes(src.total_bytes()));
   if (!with_tensors) return;
   fmt::print("tensors\n");
   for (const IndexedTensor& t : src.tensors())

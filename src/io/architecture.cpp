@@ -5,9 +5,13 @@
 namespace ebb {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
-std::string shape_str(const TensorInfo& t) { return fmt::format("[{}]", fmt::join(t.shape, ", ")); }
+std::string shape_str(const TensorInfo& t) {
+  return fmt::format("[{}]", fmt::join(t.shape, ", "));
+}
 
 // Structure, not width, tells the UNet generations apart, so tiny test models of each are
 // recognised too: SDXL has the micro-conditioning embedding (label_emb / add_embedding); SD2
@@ -25,8 +29,8 @@ const TensorInfo* first_proj_in(const TensorLookup& find, Naming naming) {
 ArchitectureGuess detect_unet(const TensorLookup& find, Naming naming) {
   const TensorInfo* proj_in = first_proj_in(find, naming);
   if (!proj_in) return {Architecture::Unknown, "UNet without spatial transformers (proj_in)"};
-  const TensorInfo* adm = find(naming == Naming::Diffusers ? "add_embedding.linear_1.weight"
-                                                          : "label_emb.0.0.weight");
+  const TensorInfo* adm =
+      find(naming == Naming::Diffusers ? "add_embedding.linear_1.weight" : "label_emb.0.0.weight");
   if (adm && adm->shape.size() == 2) {
     std::string why = fmt::format("{} {}", adm->name, shape_str(*adm));
     // The SDXL refiner conditions on 2560 features and has a different block layout.
@@ -44,22 +48,32 @@ ArchitectureGuess detect_unet(const TensorLookup& find, Naming naming) {
 
 std::string_view architecture_name(Architecture a) {
   switch (a) {
-    case Architecture::SD1: return "SD1.x";
-    case Architecture::SD2: return "SD2.x";
-    case Architecture::SDXL: return "SDXL";
-    case Architecture::SD3: return "SD3";
-    case Architecture::Flux: return "Flux";
-    case Architecture::Unknown: break;
+    case Architecture::SD1:
+      return "SD1.x";
+    case Architecture::SD2:
+      return "SD2.x";
+    case Architecture::SDXL:
+      return "SDXL";
+    case Architecture::SD3:
+      return "SD3";
+    case Architecture::Flux:
+      return "Flux";
+    case Architecture::Unknown:
+      break;
   }
   return "unknown";
 }
 
 std::string_view naming_name(Naming n) {
   switch (n) {
-    case Naming::Original: return "original";
-    case Naming::OpenClip: return "open_clip";
-    case Naming::Diffusers: return "diffusers";
-    case Naming::Unknown: break;
+    case Naming::Original:
+      return "original";
+    case Naming::OpenClip:
+      return "open_clip";
+    case Naming::Diffusers:
+      return "diffusers";
+    case Naming::Unknown:
+      break;
   }
   return "unknown";
 }
@@ -68,7 +82,8 @@ Naming naming_of_diffusion_model(std::string_view n) {
   if (starts_with(n, "input_blocks.") || starts_with(n, "middle_block.") ||
       starts_with(n, "output_blocks.") || starts_with(n, "time_embed.") ||
       starts_with(n, "double_blocks.") || starts_with(n, "single_blocks.") ||
-      starts_with(n, "joint_blocks.") || starts_with(n, "img_in.") || starts_with(n, "x_embedder.proj"))
+      starts_with(n, "joint_blocks.") || starts_with(n, "img_in.") ||
+      starts_with(n, "x_embedder.proj"))
     return Naming::Original;
   if (starts_with(n, "down_blocks.") || starts_with(n, "up_blocks.") ||
       starts_with(n, "mid_block.") || starts_with(n, "transformer_blocks.") ||

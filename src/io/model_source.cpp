@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/page_cache.h"
 #include "io/safetensors.h"
 
 namespace ebb {
@@ -41,7 +42,9 @@ constexpr std::array<PrefixRule, 9> kPrefixes = {{
     {"text_encoders.t5xxl.transformer.", "t5xxl"},
 }};
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 // The non-throwing filesystem queries: a path the OS rejects (too long, unreadable) simply
 // does not exist as far as layout discovery goes, and the later open names the real problem.
@@ -55,9 +58,9 @@ bool path_is_directory(const fs::path& p) {
 }
 
 int component_rank(std::string_view name) {
-  constexpr std::array<std::string_view, 8> order = {"clip_l", "clip_h",        "clip_g",
-                                                     "t5xxl",  "text_encoder",  "text_encoder_2",
-                                                     "text_encoder_3", kDiffusion};
+  constexpr std::array<std::string_view, 8> order = {
+      "clip_l",       "clip_h",         "clip_g",         "t5xxl",
+      "text_encoder", "text_encoder_2", "text_encoder_3", kDiffusion};
   for (size_t i = 0; i < order.size(); ++i)
     if (order[i] == name) return static_cast<int>(i);
   if (name == kVae) return 100;
@@ -68,12 +71,15 @@ int component_rank(std::string_view name) {
 FileFormat sniff_format(const MappedFile& file) {
   auto b = file.bytes();
   if (b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0) return FileFormat::Gguf;
-  // PyTorch .ckpt/.pt/.bin files are zip archives ("PK") or raw pickles (0x80 protocol byte).
+  // A safetensors header (after its 8-byte length) is a JSON object.
+  if (b.size() >= 9 && b[8] == std::byte{'{'}) return FileFormat::Safetensors;
+  // PyTorch .ckpt/.pt/.bin files are zip archives ("PK") or raw pickles (0x80, protocol 2-5).
   if ((b.size() >= 2 && b[0] == std::byte{'P'} && b[1] == std::byte{'K'}) ||
-      (b.size() >= 1 && b[0] == std::byte{0x80}))
-    fail("{}: PyTorch pickle checkpoints are not supported (loading them can run arbitrary "
-         "code); convert the file to .safetensors",
-         file.path());
+      (b.size() >= 2 && b[0] == std::byte{0x80} && b[1] >= std::byte{2} && b[1] <= std::byte{5}))
+    fail(
+        "{}: PyTorch pickle checkpoints are not supported (loading them can run arbitrary "
+        "code); convert the file to .safetensors",
+        file.path());
   return FileFormat::Safetensors;
 }
 
@@ -81,12 +87,14 @@ std::string json_scalar(const GgufValue& v) {
   return std::visit(
       [](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>) return x;
+        if constexpr (std::is_same_v<T, std::string>)
+          return x;
         else if constexpr (std::is_same_v<T, GgufArray>)
           return fmt::format("[array of {}]", x.items.size());
         else if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>)
           return std::to_string(static_cast<int>(x));
-        else return fmt::format("{}", x);
+        else
+          return fmt::format("{}", x);
       },
       v.value);
 }
@@ -121,9 +129,11 @@ struct ModelSource::Builder {
 
   uint32_t add_file(const std::string& path, std::vector<TensorInfo>& tensors_out) {
     if (path_is_directory(path))
-      fail("{}: is a directory; only -m accepts a diffusers folder (with model_index.json)",
-           path);
+      fail("{}: is a directory; only -m accepts a diffusers folder (with model_index.json)", path);
     MappedFile mapping = MappedFile::open(path, mode);
+    // Read-ahead around the header would fault in megabytes of tensor data (read_ahead_kb is
+    // often 4-8 MiB); only the header pages are wanted now.
+    advise(mapping, 0, mapping.size(), Hint::Random);
     FileFormat format = sniff_format(mapping);
     SourceFile file{path, format, std::move(mapping), {}};
     if (format == FileFormat::Gguf) {
@@ -136,6 +146,7 @@ struct ModelSource::Builder {
       file.metadata = std::move(h.metadata);
       tensors_out = std::move(h.tensors);
     }
+    advise(file.mapping, 0, file.mapping.size(), Hint::Normal);
     out.files_.push_back(std::move(file));
     return static_cast<uint32_t>(out.files_.size() - 1);
   }
@@ -227,8 +238,7 @@ void ModelSource::Builder::add_diffusers_component(const fs::path& sub,
           if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
             fail("{}: tensor {} names shard \"{}\", which is not a file in {}", index.string(),
                  tensor, name, sub.string());
-          if (std::find(shards.begin(), shards.end(), name) == shards.end())
-            shards.push_back(name);
+          if (std::find(shards.begin(), shards.end(), name) == shards.end()) shards.push_back(name);
           expected.emplace(tensor, name);
         }
         for (const std::string& shard : shards) {
@@ -260,9 +270,10 @@ void ModelSource::Builder::add_diffusers_component(const fs::path& sub,
     if (entry.path().extension() == ".bin" || entry.path().extension() == ".ckpt")
       fail("{}: PyTorch pickle weights ({}) are not supported; convert them to .safetensors",
            sub.string(), entry.path().filename().string());
-  fail("{}: no weights found (expected diffusion_pytorch_model.safetensors, model.safetensors "
-       "or a .safetensors.index.json)",
-       sub.string());
+  fail(
+      "{}: no weights found (expected diffusion_pytorch_model.safetensors, model.safetensors "
+      "or a .safetensors.index.json)",
+      sub.string());
 }
 
 namespace {
@@ -272,8 +283,12 @@ namespace {
 std::string_view diffusers_text_encoder_name(Architecture arch, std::string_view slot) {
   const bool first = slot == "text_encoder", second = slot == "text_encoder_2";
   switch (arch) {
-    case Architecture::SD1: if (first) return "clip_l"; break;
-    case Architecture::SD2: if (first) return "clip_h"; break;
+    case Architecture::SD1:
+      if (first) return "clip_l";
+      break;
+    case Architecture::SD2:
+      if (first) return "clip_h";
+      break;
     case Architecture::SDXL:
       if (first) return "clip_l";
       if (second) return "clip_g";
@@ -287,7 +302,8 @@ std::string_view diffusers_text_encoder_name(Architecture arch, std::string_view
       if (first) return "clip_l";
       if (second) return "t5xxl";
       break;
-    case Architecture::Unknown: break;
+    case Architecture::Unknown:
+      break;
   }
   return slot;
 }
@@ -297,9 +313,10 @@ std::string_view diffusers_text_encoder_name(Architecture arch, std::string_view
 void ModelSource::Builder::add_diffusers_folder(const fs::path& dir) {
   fs::path index = dir / "model_index.json";
   if (!path_exists(index))
-    fail("{}: is a directory without model_index.json; pass a single-file checkpoint or a "
-         "diffusers folder",
-         dir.string());
+    fail(
+        "{}: is a directory without model_index.json; pass a single-file checkpoint or a "
+        "diffusers folder",
+        dir.string());
   nlohmann::json j = read_json_file(index);
   if (!j.is_object()) fail("{}: is not a JSON object", index.string());
   std::vector<std::string> text_slots;
@@ -311,11 +328,14 @@ void ModelSource::Builder::add_diffusers_folder(const fs::path& dir) {
           value[0].is_null())
         continue;
       std::string_view component;
-      if (key == "unet" || key == "transformer") component = kDiffusion;
-      else if (key == "vae") component = kVae;
+      if (key == "unet" || key == "transformer")
+        component = kDiffusion;
+      else if (key == "vae")
+        component = kVae;
       else if (starts_with(key, "text_encoder"))
         component = diffusers_text_encoder_name(out.architecture_.arch, key);
-      else continue;  // scheduler, tokenizer, safety checker: not weights Ebb runs
+      else
+        continue;  // scheduler, tokenizer, safety checker: not weights Ebb runs
       const bool is_text = component != kDiffusion && component != kVae;
       if (is_text != text_pass || overridden.count(std::string(component))) continue;
       fs::path sub = dir / key;
@@ -395,8 +415,10 @@ ModelSource ModelSource::open(const ModelPaths& paths, MapMode mode) {
   }
   if (!any) fail("no model given: pass -m FILE|FOLDER or --diffusion-model FILE");
   if (!paths.model.empty()) {
-    if (path_is_directory(paths.model)) b.add_diffusers_folder(paths.model);
-    else b.add_checkpoint(paths.model);
+    if (path_is_directory(paths.model))
+      b.add_diffusers_folder(paths.model);
+    else
+      b.add_checkpoint(paths.model);
   }
   b.detect();
   b.sort_components();

@@ -30,7 +30,7 @@ struct SourceFile {
   FileFormat format;
   MappedFile mapping;
   std::vector<std::pair<std::string, std::string>> metadata;  // safetensors __metadata__ or
-                                                               // GGUF string/number keys
+                                                              // GGUF string/number keys
 };
 
 struct IndexedTensor {
@@ -41,7 +41,7 @@ struct IndexedTensor {
 };
 
 struct Component {
-  std::string name;    // clip_l, clip_h, clip_g, t5xxl, diffusion_model, vae, or "other"
+  std::string name;  // clip_l, clip_h, clip_g, t5xxl, diffusion_model, vae, or "other"
   Naming naming = Naming::Unknown;
   std::vector<std::string> prefixes;  // single-file prefixes stripped from its tensors' names
   std::vector<uint32_t> tensors;      // indices into ModelSource::tensors()

@@ -49,6 +49,10 @@ const char* hint_name(Hint hint) {
       return "willneed";
     case Hint::DontNeed:
       return "dontneed";
+    case Hint::Random:
+      return "random";
+    case Hint::Normal:
+      return "normal";
   }
   return "?";
 }
@@ -77,6 +81,12 @@ void advise(const MappedFile& file, uint64_t offset, uint64_t len, Hint hint) {
     case Hint::DontNeed:
       madvice = MADV_DONTNEED;
       fadvice = POSIX_FADV_DONTNEED;
+      break;
+    case Hint::Random:
+      madvice = MADV_RANDOM;
+      fadvice = POSIX_FADV_RANDOM;
+      break;
+    case Hint::Normal:
       break;
   }
   const Range& pages = range.pages;

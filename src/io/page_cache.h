@@ -13,7 +13,9 @@
 
 namespace ebb {
 
-enum class Hint { Sequential, WillNeed, DontNeed };
+// Random turns read-ahead off (used while headers are parsed, so that opening a model does not
+// pull megabytes of tensor data in around the header); Normal restores the kernel's default.
+enum class Hint { Sequential, WillNeed, DontNeed, Random, Normal };
 
 // madvise on the mapping and posix_fadvise on the file. DontNeed on a CopyOnWrite mapping only
 // calls posix_fadvise: MADV_DONTNEED on a MAP_PRIVATE mapping throws away the private (patched)

@@ -8,11 +8,34 @@
 namespace ebb {
 
 enum class DType : uint8_t {
-  F64, F32, F16, BF16, F8_E4M3, F8_E5M2,
-  I64, I32, I16, I8, U64, U32, U16, U8, BOOL,
-  Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-  Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K,
-  IQ4_NL, IQ4_XS,
+  F64,
+  F32,
+  F16,
+  BF16,
+  F8_E4M3,
+  F8_E5M2,
+  I64,
+  I32,
+  I16,
+  I8,
+  U64,
+  U32,
+  U16,
+  U8,
+  BOOL,
+  Q4_0,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_0,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,
+  IQ4_NL,
+  IQ4_XS,
 };
 inline constexpr int kDTypeCount = static_cast<int>(DType::IQ4_XS) + 1;
 
@@ -24,7 +47,9 @@ struct DTypeInfo {
 };
 
 const DTypeInfo& dtype_info(DType t);
-inline std::string_view dtype_name(DType t) { return dtype_info(t).name; }
+inline std::string_view dtype_name(DType t) {
+  return dtype_info(t).name;
+}
 
 // Bytes needed for `elems` elements, or nullopt when `elems` is not a whole number of blocks
 // or the size overflows.

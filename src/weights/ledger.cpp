@@ -9,21 +9,30 @@ namespace ebb {
 
 const char* ledger_event_name(LedgerEvent e) {
   switch (e) {
-    case LedgerEvent::Map: return "map";
-    case LedgerEvent::Load: return "load";
-    case LedgerEvent::Free: return "free";
-    case LedgerEvent::Evict: return "evict";
-    case LedgerEvent::Upload: return "upload";
+    case LedgerEvent::Map:
+      return "map";
+    case LedgerEvent::Load:
+      return "load";
+    case LedgerEvent::Free:
+      return "free";
+    case LedgerEvent::Evict:
+      return "evict";
+    case LedgerEvent::Upload:
+      return "upload";
   }
   return "?";
 }
 
 const char* memory_tag_name(MemoryTag t) {
   switch (t) {
-    case MemoryTag::Weights: return "weights";
-    case MemoryTag::Activations: return "activations";
-    case MemoryTag::Scratch: return "scratch";
-    case MemoryTag::Staging: return "staging";
+    case MemoryTag::Weights:
+      return "weights";
+    case MemoryTag::Activations:
+      return "activations";
+    case MemoryTag::Scratch:
+      return "scratch";
+    case MemoryTag::Staging:
+      return "staging";
   }
   return "?";
 }
@@ -89,8 +98,7 @@ nlohmann::json Ledger::to_json() const {
                       {"block", e.block},
                       {"bytes", e.bytes}});
   nlohmann::json peaks = nlohmann::json::object();
-  for (const auto& [key, bytes] : peak_)
-    peaks[key.first][memory_tag_name(key.second)] = bytes;
+  for (const auto& [key, bytes] : peak_) peaks[key.first][memory_tag_name(key.second)] = bytes;
   for (const auto& [device, bytes] : peak_total_) peaks[device]["total"] = bytes;
   return {{"events", events}, {"peak_bytes", peaks}};
 }

@@ -1,6 +1,7 @@
 #include "weights/weight_store.h"
 
 #include "core/error.h"
+#include "io/page_cache.h"
 #include "tensor/dequantize.h"
 
 namespace ebb {
@@ -8,7 +9,9 @@ namespace {
 
 constexpr std::string_view kUnusedComponent = "other";
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 }  // namespace
 
@@ -16,7 +19,8 @@ WeightLease::WeightLease(WeightStore* store, std::string component, std::string 
     : store_(store), component_(std::move(component)), block_(std::move(block)) {}
 
 WeightLease::WeightLease(WeightLease&& other) noexcept
-    : store_(other.store_), component_(std::move(other.component_)),
+    : store_(other.store_),
+      component_(std::move(other.component_)),
       block_(std::move(other.block_)) {
   other.store_ = nullptr;
 }
@@ -58,6 +62,8 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
         w.dtype = t.info.dtype;
         w.bytes = file_bytes;
         w.zero_copy = true;
+        // Loading at start, for a mapped tensor, is asking the kernel to read it in now.
+        advise(source.files()[t.file].mapping, t.info.offset, t.info.nbytes, Hint::WillNeed);
         mapped += file_bytes.size();
         continue;
       }
@@ -94,15 +100,15 @@ const Weight* WeightStore::lookup(std::string_view component, std::string_view n
 
 WeightLease WeightStore::lease(std::string_view component, std::string_view block_prefix) {
   const Component* c = source_.component(component);
-  if (!c || component == kUnusedComponent)
-    fail("the model files have no {} component", component);
+  if (!c || component == kUnusedComponent) fail("the model files have no {} component", component);
   bool any = false;
   for (uint32_t ti : c->tensors)
     if (starts_with(source_.tensors()[ti].info.name, block_prefix)) {
       any = true;
       break;
     }
-  if (!any) fail("the model files have no tensors under {} in component {}", block_prefix, component);
+  if (!any)
+    fail("the model files have no tensors under {} in component {}", block_prefix, component);
   ++active_leases_;
   return WeightLease(this, std::string(component), std::string(block_prefix));
 }

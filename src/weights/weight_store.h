@@ -81,7 +81,7 @@ class WeightStore {
 
   const ModelSource& source_;
   Ledger& ledger_;
-  std::vector<Weight> weights_;                       // parallel to source_.tensors()
+  std::vector<Weight> weights_;                      // parallel to source_.tensors()
   std::vector<std::unique_ptr<std::byte[]>> owned_;  // converted copies
   int active_leases_ = 0;
 };

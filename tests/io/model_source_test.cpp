@@ -1,5 +1,6 @@
 #include "io/model_source.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -36,13 +37,14 @@ std::string error_of(const ModelPaths& paths) {
 
 // The smallest set of tensors that makes each UNet generation recognisable.
 std::vector<TensorToWrite> sd1_checkpoint() {
-  return {f32_tensor("model.diffusion_model.input_blocks.1.1.proj_in.weight", {8, 8, 1, 1}),
-          f32_tensor("model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight",
-                     {8, 768}, 1000),
-          f32_tensor("first_stage_model.encoder.down.0.block.0.conv1.weight", {4, 4, 3, 3}),
-          f32_tensor("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
-                     {10, 4}),
-          f32_tensor("model_ema.decay", {1})};
+  return {
+      f32_tensor("model.diffusion_model.input_blocks.1.1.proj_in.weight", {8, 8, 1, 1}),
+      f32_tensor("model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight",
+                 {8, 768}, 1000),
+      f32_tensor("first_stage_model.encoder.down.0.block.0.conv1.weight", {4, 4, 3, 3}),
+      f32_tensor("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
+                 {10, 4}),
+      f32_tensor("model_ema.decay", {1})};
 }
 
 TEST(ModelSource, SingleFileSd1ComponentsByPrefix) {
@@ -84,12 +86,12 @@ TEST(ModelSource, Sd2AndSdxlTellApartByStructure) {
   ASSERT_NE(sd2.component("clip_h"), nullptr);
   EXPECT_EQ(sd2.component("clip_h")->naming, Naming::OpenClip);
 
-  write_st(dir / "sdxl.safetensors",
-           {f32_tensor("model.diffusion_model.input_blocks.4.1.proj_in.weight", {8, 8}),
-            f32_tensor("model.diffusion_model.label_emb.0.0.weight", {16, 2816}),
-            f32_tensor("conditioner.embedders.0.transformer.text_model.final_layer_norm.weight",
-                       {4}),
-            f32_tensor("conditioner.embedders.1.model.ln_final.weight", {4})});
+  write_st(
+      dir / "sdxl.safetensors",
+      {f32_tensor("model.diffusion_model.input_blocks.4.1.proj_in.weight", {8, 8}),
+       f32_tensor("model.diffusion_model.label_emb.0.0.weight", {16, 2816}),
+       f32_tensor("conditioner.embedders.0.transformer.text_model.final_layer_norm.weight", {4}),
+       f32_tensor("conditioner.embedders.1.model.ln_final.weight", {4})});
   ModelSource sdxl = ModelSource::open({dir / "sdxl.safetensors"});
   EXPECT_EQ(sdxl.architecture().arch, Architecture::SDXL) << sdxl.architecture().reason;
   EXPECT_NE(sdxl.component("clip_l"), nullptr);
@@ -98,9 +100,8 @@ TEST(ModelSource, Sd2AndSdxlTellApartByStructure) {
 
 TEST(ModelSource, BareFluxFileIsADiffusionModel) {
   test::TempDir dir;
-  write_st(dir / "flux.safetensors",
-           {f32_tensor("double_blocks.0.img_attn.qkv.weight", {12, 4}),
-            f32_tensor("img_in.weight", {4, 4})});
+  write_st(dir / "flux.safetensors", {f32_tensor("double_blocks.0.img_attn.qkv.weight", {12, 4}),
+                                      f32_tensor("img_in.weight", {4, 4})});
   ModelSource src = ModelSource::open({dir / "flux.safetensors"});
   EXPECT_EQ(src.architecture().arch, Architecture::Flux);
   ASSERT_EQ(src.components().size(), 1u);
@@ -144,8 +145,9 @@ class DiffusersFolder : public ::testing::Test {
     std::filesystem::create_directories(dir.path() / "unet");
     std::filesystem::create_directories(dir.path() / "vae");
     std::filesystem::create_directories(dir.path() / "text_encoder");
-    write_text(dir / "model_index.json",
-               R"({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+    write_text(
+        dir / "model_index.json",
+        R"({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
                    "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
                    "scheduler": ["diffusers", "PNDMScheduler"], "safety_checker": [null, null]})");
     write_st(dir / "vae/diffusion_pytorch_model.safetensors",
@@ -165,7 +167,8 @@ class DiffusersFolder : public ::testing::Test {
 };
 
 TEST_F(DiffusersFolder, ShardedUnetAndRolesByArchitecture) {
-  write_index(R"({"down_blocks.0.attentions.0.proj_in.weight": "diffusion_pytorch_model-00001-of-00002.safetensors",
+  write_index(
+      R"({"down_blocks.0.attentions.0.proj_in.weight": "diffusion_pytorch_model-00001-of-00002.safetensors",
                   "conv_in.weight": "diffusion_pytorch_model-00002-of-00002.safetensors"})");
   ModelSource src = ModelSource::open({dir.path().string()});
   EXPECT_EQ(src.architecture().arch, Architecture::SD1) << src.architecture().reason;
@@ -178,11 +181,12 @@ TEST_F(DiffusersFolder, ShardedUnetAndRolesByArchitecture) {
 }
 
 TEST_F(DiffusersFolder, IndexThatDisagreesWithShardsIsAnError) {
-  write_index(R"({"down_blocks.0.attentions.0.proj_in.weight": "diffusion_pytorch_model-00002-of-00002.safetensors",
+  write_index(
+      R"({"down_blocks.0.attentions.0.proj_in.weight": "diffusion_pytorch_model-00002-of-00002.safetensors",
                   "conv_in.weight": "diffusion_pytorch_model-00002-of-00002.safetensors"})");
   std::string err = error_of({dir.path().string()});
   EXPECT_THAT(err, HasSubstr("index.json"));
-  EXPECT_THAT(err, HasSubstr("conv_in.weight"));
+  EXPECT_THAT(err, HasSubstr("down_blocks.0.attentions.0.proj_in.weight"));
 }
 
 TEST_F(DiffusersFolder, ShardOutsideTheFolderIsRefused) {
@@ -212,6 +216,23 @@ TEST(ModelSource, BadPathsGetClearErrors) {
   EXPECT_THAT(error_of({dir / "missing.safetensors"}), HasSubstr("missing.safetensors"));
   write_text(dir / "model.ckpt", std::string("PK\x03\x04rest-of-a-zip", 16));
   EXPECT_THAT(error_of({dir / "model.ckpt"}), HasSubstr("pickle"));
+  write_text(dir / "model.pt", std::string("\x80\x02}q\x00(X\x05\x00\x00\x00", 12));
+  EXPECT_THAT(error_of({dir / "model.pt"}), HasSubstr("pickle"));
+}
+
+TEST(ModelSource, HeaderLengthsThatLookLikePickleBytesAreStillSafetensors) {
+  test::TempDir dir;
+  // Pad the header so its length's low byte is 0x80, a pickle's first byte.
+  std::vector<TensorToWrite> tensors{f32_tensor("img_in.weight", {2})};
+  for (int pad = 0; pad < 64; ++pad) {
+    const std::string path = dir / ("m" + std::to_string(pad) + ".safetensors");
+    write_safetensors(path, tensors, {{"pad", std::string(pad * 8, 'x')}}, false);
+    std::ifstream in(path, std::ios::binary);
+    if (in.get() != 0x80) continue;
+    EXPECT_NO_THROW(ModelSource::open({path}));
+    return;
+  }
+  FAIL() << "no padding gave a header length with low byte 0x80";
 }
 
 TEST(ModelSource, DiffusionModelFlagOverridesABareCheckpoint) {

@@ -1,5 +1,6 @@
 #include "weights/weight_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstring>

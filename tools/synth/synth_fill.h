@@ -1,6 +1,6 @@
 #pragma once
-// Where synthetic tensor values come from. Everything random goes through synth_fill, so the
-// shared generator in src/tensor/random_blocks.h can replace it in this one place.
+// Where synthetic tensor values come from: the shared generator of src/tensor/random_blocks.h,
+// with a stream per tensor and ranges that suit each kind of weight.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -26,8 +26,5 @@ void synth_fill(DType type, std::span<std::byte> dst, uint64_t seed, uint64_t te
 
 // Fills an I64 position-id buffer of shape [1, n]: element i is i.
 void fill_position_ids(std::span<std::byte> dst, uint64_t byte_offset);
-
-// IEEE half-precision bits of `value`, rounded to nearest even.
-uint16_t half_bits(float value);
 
 }  // namespace ebb::synth
