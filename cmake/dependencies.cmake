@@ -6,6 +6,7 @@ find_package(CLI11 REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ICU REQUIRED COMPONENTS uc)
 find_package(ZLIB REQUIRED)
+find_package(PNG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(URING IMPORTED_TARGET liburing)
 # The CPU backend's matrix products. Debian ships OpenBLAS in pthread, OpenMP and serial builds
@@ -19,7 +20,7 @@ target_link_libraries(ebb_blas INTERFACE ${OpenBLAS_LIBRARIES})
 
 add_library(ebb_deps INTERFACE)
 target_link_libraries(ebb_deps INTERFACE fmt::fmt nlohmann_json::nlohmann_json CLI11::CLI11
-                                         Threads::Threads ICU::uc ZLIB::ZLIB ebb_blas)
+                                         Threads::Threads ICU::uc ZLIB::ZLIB PNG::PNG ebb_blas)
 if(URING_FOUND)
   target_link_libraries(ebb_deps INTERFACE PkgConfig::URING)
   target_compile_definitions(ebb_deps INTERFACE EBB_HAVE_URING=1)

@@ -1,0 +1,169 @@
+// GPU attention throughput at the shapes the supported models use, as a table: per shape and
+// dtype, the median time of one call (cudaEvent timing after warm-up) and TFLOP/s counting
+// 4·B·H·Lq·Lkv·D flops per call, also as a share of 787 TFLOP/s (bf16 dense GEMM measured on the
+// H100). Inputs are [B, L, H, D], as projections produce them. Usage:
+//   cuda_attention_bench [head_dim]   (only that head dimension when given)
+// Prints why and exits 0 when built without CUDA or when no device is usable.
+#include <cstdio>
+
+#ifndef EBB_HAVE_CUDA
+
+int main() {
+  std::printf("cuda_attention_bench: built without CUDA; nothing to measure\n");
+  return 0;
+}
+
+#else
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/attention.h"
+#include "tensor/float_convert.h"
+
+namespace {
+
+using ebb::DType;
+
+constexpr double kGemmPeakTflops = 787.0;
+
+void cuda_check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(err));
+}
+
+struct Shape {
+  const char* name;
+  int64_t batch, heads, q_len, kv_len, head_dim;
+};
+
+// Batch 2 for the UNets: the two halves of classifier-free guidance.
+constexpr Shape kShapes[] = {
+    {"sd1 self 512px", 2, 8, 4096, 4096, 40},  {"sd1 self 1024px", 2, 8, 16384, 16384, 40},
+    {"sd1 cross", 2, 8, 4096, 77, 40},         {"sd1 self 512px", 2, 8, 1024, 1024, 80},
+    {"sd1 self 1024px", 2, 8, 4096, 4096, 80}, {"sd1 cross", 2, 8, 1024, 77, 80},
+    {"sd1 self 512px", 2, 8, 256, 256, 160},   {"sd1 self 1024px", 2, 8, 1024, 1024, 160},
+    {"sd1 cross", 2, 8, 256, 77, 160},         {"sdxl self", 2, 10, 4096, 4096, 64},
+    {"sdxl self", 2, 20, 1024, 1024, 64},      {"sdxl cross", 2, 10, 4096, 77, 64},
+    {"sdxl cross 154", 2, 20, 1024, 154, 64},  {"flux joint", 1, 24, 4608, 4608, 128},
+    {"vae 512px", 1, 1, 4096, 4096, 512},      {"vae 1024px", 1, 1, 16384, 16384, 512},
+};
+
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t bytes) { cuda_check(cudaMalloc(&ptr_, bytes), "cudaMalloc"); }
+  ~DeviceBuffer() { cudaFree(ptr_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void* get() const { return ptr_; }
+
+ private:
+  void* ptr_ = nullptr;
+};
+
+void fill_random(const DeviceBuffer& dst, size_t elems, DType t, float amplitude, uint64_t seed) {
+  std::vector<uint16_t> host(elems);
+  uint64_t state = seed;
+  for (auto& x : host) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const float u = static_cast<float>(state >> 40) * 0x1p-23f - 1.0f;
+    x = t == DType::BF16 ? ebb::f32_to_bf16(amplitude * u) : ebb::f32_to_f16(amplitude * u);
+  }
+  cuda_check(cudaMemcpy(dst.get(), host.data(), elems * 2, cudaMemcpyHostToDevice), "cudaMemcpy");
+}
+
+float elapsed_ms(const ebb::CudaAttentionArgs& args, cudaStream_t stream, int calls) {
+  cudaEvent_t start, stop;
+  cuda_check(cudaEventCreate(&start), "cudaEventCreate");
+  cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
+  cuda_check(cudaEventRecord(start, stream), "cudaEventRecord");
+  for (int i = 0; i < calls; ++i) ebb::cuda_attention(args, stream);
+  cuda_check(cudaEventRecord(stop, stream), "cudaEventRecord");
+  cuda_check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+  float ms = 0;
+  cuda_check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms;
+}
+
+// Median milliseconds per call over 7 rounds of about 100 ms each, after warm-up.
+double measure_ms(const Shape& s, DType t, cudaStream_t stream) {
+  const size_t q_elems = size_t(s.batch * s.q_len * s.heads * s.head_dim);
+  const size_t kv_elems = size_t(s.batch * s.kv_len * s.heads * s.head_dim);
+  DeviceBuffer q(q_elems * 2), k(kv_elems * 2), v(kv_elems * 2), out(q_elems * 2);
+  fill_random(q, q_elems, t, 8.0f, 1);
+  fill_random(k, kv_elems, t, 1.0f, 2);
+  fill_random(v, kv_elems, t, 1.0f, 3);
+  ebb::CudaAttentionArgs args;
+  args.dtype = t;
+  args.batch = s.batch;
+  args.heads = s.heads;
+  args.q_len = s.q_len;
+  args.kv_len = s.kv_len;
+  args.head_dim = s.head_dim;
+  args.q = q.get();
+  args.q_strides = ebb::cpu::blhd_strides(s.heads, s.q_len, s.head_dim);
+  args.k = k.get();
+  args.k_strides = ebb::cpu::blhd_strides(s.heads, s.kv_len, s.head_dim);
+  args.v = v.get();
+  args.v_strides = args.k_strides;
+  args.out = out.get();
+  args.out_strides = args.q_strides;
+
+  const float warm = elapsed_ms(args, stream, 3) / 3;
+  const int calls = std::clamp(static_cast<int>(100.0f / std::max(warm, 1e-3f)), 3, 2000);
+  std::vector<double> rounds;
+  for (int r = 0; r < 7; ++r) rounds.push_back(elapsed_ms(args, stream, calls) / calls);
+  std::sort(rounds.begin(), rounds.end());
+  return rounds[rounds.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int64_t only_dim = argc > 1 ? std::atoll(argv[1]) : 0;
+  int devices = 0;
+  const cudaError_t err = cudaGetDeviceCount(&devices);
+  if (err != cudaSuccess || devices == 0) {
+    std::printf("cuda_attention_bench: no usable CUDA device (%s); nothing to measure\n",
+                err != cudaSuccess ? cudaGetErrorString(err) : "none found");
+    return 0;
+  }
+  try {
+    cudaDeviceProp prop;
+    cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    std::printf("device: %s, %d SMs; [B, L, H, D] inputs; %% of %.0f TFLOP/s\n", prop.name,
+                prop.multiProcessorCount, kGemmPeakTflops);
+    std::printf("%-16s %5s %5s %6s %6s %4s %-5s %10s %8s %6s\n", "shape", "batch", "heads", "q_len",
+                "kv_len", "dim", "dtype", "ms", "TFLOP/s", "%peak");
+    cudaStream_t stream;
+    cuda_check(cudaStreamCreate(&stream), "cudaStreamCreate");
+    for (const Shape& s : kShapes) {
+      if (only_dim != 0 && s.head_dim != only_dim) continue;
+      for (const DType t : {DType::F16, DType::BF16}) {
+        const double ms = measure_ms(s, t, stream);
+        const double tflops =
+            4.0 * s.batch * s.heads * s.q_len * s.kv_len * s.head_dim / (ms * 1e-3) * 1e-12;
+        std::printf("%-16s %5lld %5lld %6lld %6lld %4lld %-5s %10.4f %8.1f %6.1f\n", s.name,
+                    (long long)s.batch, (long long)s.heads, (long long)s.q_len, (long long)s.kv_len,
+                    (long long)s.head_dim, t == DType::BF16 ? "bf16" : "f16", ms, tflops,
+                    100.0 * tflops / kGemmPeakTflops);
+      }
+    }
+    cudaStreamDestroy(stream);
+  } catch (const std::exception& e) {
+    std::printf("cuda_attention_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+#endif
