@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "io/page_cache.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
@@ -67,15 +68,7 @@ uint64_t smaps_kb(const void* mapping, const std::string& field) {
 
 class MappedFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(EBB_BINARY_DIR) / "test_tmp" /
-           (std::string("mapped_file_test.") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "." +
-            std::to_string(getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  test::TempDir dir_;
 };
 
 TEST_F(MappedFileTest, ReadOnlyMapsTheFileAtAnySize) {
@@ -154,7 +147,7 @@ void expect_open_error(const fs::path& path, const std::string& reason) {
 }
 
 TEST_F(MappedFileTest, DirectoryIsAnError) {
-  expect_open_error(dir_, "directory");
+  expect_open_error(dir_.path(), "directory");
 }
 
 TEST_F(MappedFileTest, MissingFileIsAnError) {
