@@ -9,26 +9,21 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <sstream>
 #include <vector>
 
 #include "core/error.h"
 #include "io/page_cache.h"
+#include "support/random_bytes.h"
 #include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
 
+using test::random_bytes;
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::byte>;
-
-Bytes random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(n);
-  for (auto& b : out) b = static_cast<std::byte>(rng() & 0xff);
-  return out;
-}
 
 void write_file(const fs::path& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
