@@ -10,6 +10,7 @@
 
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "io/tensor_overlap.h"
 #include "io/utf8_text.h"
 
 namespace ebb {
@@ -391,9 +392,7 @@ class GgufParser {
   // Turns relative offsets into absolute ones and checks every tensor lies inside the file
   // and apart from the others.
   void place_tensors(GgufFile& gguf, const std::vector<uint64_t>& info_offsets) {
-    std::vector<size_t> order(gguf.tensors.size());
-    for (size_t i = 0; i < order.size(); ++i) {
-      order[i] = i;
+    for (size_t i = 0; i < gguf.tensors.size(); ++i) {
       TensorInfo& t = gguf.tensors[i];
       context_ = fmt::format("tensor '{}'", printable_name(t.name));
       std::optional<uint64_t> begin = checked_add(gguf.data_offset, t.offset);
@@ -405,22 +404,14 @@ class GgufParser {
                 t.offset, gguf.data_offset, t.nbytes, file_.size());
       t.offset = *begin;
     }
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return std::make_pair(gguf.tensors[a].offset, a) < std::make_pair(gguf.tensors[b].offset, b);
-    });
-    // Sorted by start, non-empty ranges that do not overlap also end in order, so comparing
-    // each one with the last non-empty range before it is enough.
-    const TensorInfo* previous = nullptr;
-    for (size_t i : order) {
-      const TensorInfo& t = gguf.tensors[i];
-      if (t.nbytes == 0) continue;
-      if (previous && previous->offset + previous->nbytes > t.offset) {
-        context_ = fmt::format("tensor '{}'", printable_name(t.name));
-        fail_at(info_offsets[i], "data [{}, {}) overlaps tensor '{}' at [{}, {})", t.offset,
-                t.offset + t.nbytes, printable_name(previous->name), previous->offset,
-                previous->offset + previous->nbytes);
-      }
-      previous = &t;
+    const std::vector<size_t> order = order_by_offset(gguf.tensors);
+    if (std::optional<TensorOverlap> overlap = first_overlap(gguf.tensors, order)) {
+      const TensorInfo& t = gguf.tensors[overlap->tensor];
+      const TensorInfo& previous = gguf.tensors[overlap->earlier];
+      context_ = fmt::format("tensor '{}'", printable_name(t.name));
+      fail_at(info_offsets[overlap->tensor], "data [{}, {}) overlaps tensor '{}' at [{}, {})",
+              t.offset, t.offset + t.nbytes, printable_name(previous.name), previous.offset,
+              previous.offset + previous.nbytes);
     }
   }
 

@@ -14,6 +14,7 @@
 
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "io/tensor_overlap.h"
 #include "io/utf8_text.h"
 
 namespace ebb {
@@ -70,11 +71,6 @@ std::string safetensors_dtype_names() {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-struct ParsedTensor {
-  TensorInfo info;
-  uint64_t entry_offset;  // where the tensor's name starts in the file
-};
-
 class HeaderParser {
  public:
   HeaderParser(std::span<const std::byte> file, const std::string& file_name)
@@ -92,15 +88,17 @@ class HeaderParser {
     std::vector<std::pair<uint64_t, const std::string*>> entries;
     for (const auto& [name, at] : entry_offsets_) entries.emplace_back(at, &name);
     std::sort(entries.begin(), entries.end());
-    std::vector<ParsedTensor> tensors;
+    std::vector<TensorInfo> tensors;
     for (const auto& [at, name] : entries) {
       if (*name == kMetadataKey)
         header.metadata = parse_metadata(root.at(*name));
       else
         tensors.push_back(parse_tensor(*name, root.at(*name)));
     }
-    check_no_overlap(tensors);
-    for (ParsedTensor& t : tensors) header.tensors.push_back(std::move(t.info));
+    // In header order, so tensors at one offset stay in that order.
+    const std::vector<size_t> order = order_by_offset(tensors);
+    check_no_overlap(tensors, order);
+    for (size_t i : order) header.tensors.push_back(std::move(tensors[i]));
     return header;
   }
 
@@ -275,7 +273,7 @@ class HeaderParser {
     return *it;
   }
 
-  ParsedTensor parse_tensor(const std::string& name, const Json& entry) {
+  TensorInfo parse_tensor(const std::string& name, const Json& entry) {
     uint64_t at = entry_offsets_.at(name);
     context_ = fmt::format("tensor '{}'", printable_name(name));
     if (!entry.is_object())
@@ -321,27 +319,18 @@ class HeaderParser {
       fail_at(at, "data_offsets [{}, {}] end past the {}-byte data region", begin, end, data_bytes);
     info.offset = data_offset_ + begin;
     context_.clear();
-    return {std::move(info), at};
+    return info;
   }
 
-  void check_no_overlap(std::vector<ParsedTensor>& tensors) {
-    std::sort(tensors.begin(), tensors.end(), [](const ParsedTensor& a, const ParsedTensor& b) {
-      if (a.info.offset != b.info.offset) return a.info.offset < b.info.offset;
-      return a.entry_offset < b.entry_offset;
-    });
-    // Sorted by start, non-empty ranges that do not overlap also end in order, so comparing
-    // each one with the last non-empty range before it is enough.
-    const ParsedTensor* previous = nullptr;
-    for (const ParsedTensor& t : tensors) {
-      if (t.info.nbytes == 0) continue;
-      if (previous && previous->info.offset + previous->info.nbytes > t.info.offset) {
-        context_ = fmt::format("tensor '{}'", printable_name(t.info.name));
-        fail_at(t.entry_offset, "file bytes [{}, {}) overlap tensor '{}' at [{}, {})",
-                t.info.offset, t.info.offset + t.info.nbytes, printable_name(previous->info.name),
-                previous->info.offset, previous->info.offset + previous->info.nbytes);
-      }
-      previous = &t;
-    }
+  void check_no_overlap(const std::vector<TensorInfo>& tensors, const std::vector<size_t>& order) {
+    std::optional<TensorOverlap> overlap = first_overlap(tensors, order);
+    if (!overlap) return;
+    const TensorInfo& t = tensors[overlap->tensor];
+    const TensorInfo& previous = tensors[overlap->earlier];
+    context_ = fmt::format("tensor '{}'", printable_name(t.name));
+    fail_at(entry_offsets_.at(t.name), "file bytes [{}, {}) overlap tensor '{}' at [{}, {})",
+            t.offset, t.offset + t.nbytes, printable_name(previous.name), previous.offset,
+            previous.offset + previous.nbytes);
   }
 
   std::span<const std::byte> file_;

@@ -37,18 +37,28 @@ struct ErrorSink {
 // make an image unusable.
 void on_png_warning(png_structp, png_const_charp) {}
 
-// ---- encoding ----
+enum class PngDirection { kRead, kWrite };
 
-class PngWriter {
+// libpng's png and info structs for reading or writing, reporting errors to their ErrorSink.
+template <PngDirection kDirection>
+class PngStructs {
  public:
-  PngWriter() {
-    png_ = png_create_write_struct(PNG_LIBPNG_VER_STRING, &errors_, on_png_error, on_png_warning);
+  PngStructs() {
+    if constexpr (kDirection == PngDirection::kWrite)
+      png_ = png_create_write_struct(PNG_LIBPNG_VER_STRING, &errors_, on_png_error, on_png_warning);
+    else
+      png_ = png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors_, on_png_error, on_png_warning);
     if (png_) info_ = png_create_info_struct(png_);
     if (!png_ || !info_) throw std::bad_alloc();
   }
-  ~PngWriter() { png_destroy_write_struct(&png_, &info_); }
-  PngWriter(const PngWriter&) = delete;
-  PngWriter& operator=(const PngWriter&) = delete;
+  ~PngStructs() {
+    if constexpr (kDirection == PngDirection::kWrite)
+      png_destroy_write_struct(&png_, &info_);
+    else
+      png_destroy_read_struct(&png_, &info_, nullptr);
+  }
+  PngStructs(const PngStructs&) = delete;
+  PngStructs& operator=(const PngStructs&) = delete;
 
   png_structp png() const { return png_; }
   png_infop info() const { return info_; }
@@ -59,6 +69,11 @@ class PngWriter {
   png_structp png_ = nullptr;
   png_infop info_ = nullptr;
 };
+
+using PngReader = PngStructs<PngDirection::kRead>;
+using PngWriter = PngStructs<PngDirection::kWrite>;
+
+// ---- encoding ----
 
 void append_bytes(png_structp png, png_bytep data, size_t size) {
   auto* out = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(png));
@@ -158,27 +173,6 @@ TextChunk make_text_chunk(const std::string& keyword, const std::string& utf8_va
 }
 
 // ---- decoding ----
-
-class PngReader {
- public:
-  PngReader() {
-    png_ = png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors_, on_png_error, on_png_warning);
-    if (png_) info_ = png_create_info_struct(png_);
-    if (!png_ || !info_) throw std::bad_alloc();
-  }
-  ~PngReader() { png_destroy_read_struct(&png_, &info_, nullptr); }
-  PngReader(const PngReader&) = delete;
-  PngReader& operator=(const PngReader&) = delete;
-
-  png_structp png() const { return png_; }
-  png_infop info() const { return info_; }
-  const char* error() const { return errors_.message; }
-
- private:
-  ErrorSink errors_;
-  png_structp png_ = nullptr;
-  png_infop info_ = nullptr;
-};
 
 struct ByteSource {
   const uint8_t* data;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
@@ -21,16 +22,10 @@ using ::testing::HasSubstr;
 
 class AtomicFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("ebb_atomic_file_{}", std::random_device{}());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_ / name; }
   std::vector<std::string> entries() const {
     std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_))
+    for (const auto& entry : fs::directory_iterator(dir_.path()))
       names.push_back(entry.path().filename().string());
     return names;
   }
@@ -42,7 +37,7 @@ class AtomicFileTest : public ::testing::Test {
     file.write(std::as_bytes(std::span(text)));
   }
 
-  fs::path dir_;
+  test::TempDir dir_;
 };
 
 TEST_F(AtomicFileTest, CommitMakesExactlyTheWrittenBytesAppear) {
@@ -165,7 +160,7 @@ TEST_F(AtomicFileTest, ErrorsNameThePathAndTheSystemReason) {
     EXPECT_THAT(e.what(), HasSubstr(missing));
     EXPECT_THAT(e.what(), HasSubstr("No such file or directory"));
   }
-  EXPECT_THROW(AtomicFile::create(dir_.string(), true), Error);
+  EXPECT_THROW(AtomicFile::create(dir_.path().string(), true), Error);
 }
 
 TEST_F(AtomicFileTest, FileSizeLimitIsReportedAndLeavesNothingBehind) {

@@ -15,20 +15,17 @@
 
 #include "core/error.h"
 #include "io/page_cache.h"
+#include "support/random_bytes.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
 
+using test::random_bytes;
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::byte>;
 constexpr uint64_t kMiB = 1 << 20;
-
-Bytes random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(n);
-  for (auto& b : out) b = static_cast<std::byte>(rng() & 0xff);
-  return out;
-}
 
 // Synced, so its pages are clean and evict_file can drop them.
 void write_synced_file(const fs::path& path, const Bytes& bytes) {
@@ -72,15 +69,6 @@ const Way kWays[] = {
 
 class DirectReaderTest : public ::testing::TestWithParam<Way> {
  protected:
-  void SetUp() override {
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : name) c = c == '/' ? '.' : c;
-    dir_ = fs::path(EBB_BINARY_DIR) / "test_tmp" /
-           ("direct_reader_test." + name + "." + std::to_string(getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   DirectReader open(const fs::path& path) {
     DirectReader reader = DirectReader::open(path.string(), GetParam().options);
     const std::string method = reader.method();
@@ -108,7 +96,7 @@ class DirectReaderTest : public ::testing::TestWithParam<Way> {
         << "wrote past the end; offset " << offset << " length " << len;
   }
 
-  fs::path dir_;
+  test::TempDir dir_;
 };
 
 TEST_P(DirectReaderTest, ReadsMatchTheFile) {
@@ -202,7 +190,8 @@ TEST_P(DirectReaderTest, ZeroLengthFile) {
 
 // The point of the reader: a cold file stays cold after it was read.
 TEST_P(DirectReaderTest, LeavesThePageCacheCold) {
-  if (on_tmpfs(dir_)) GTEST_SKIP() << dir_ << " is on tmpfs, whose pages cannot be evicted";
+  if (on_tmpfs(dir_.path()))
+    GTEST_SKIP() << dir_.path() << " is on tmpfs, whose pages cannot be evicted";
   const fs::path path = dir_ / "model.bin";
   const Bytes content = random_bytes(16 * kMiB + 99, 15);
   write_synced_file(path, content);

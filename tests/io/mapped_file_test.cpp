@@ -9,25 +9,21 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <sstream>
 #include <vector>
 
 #include "core/error.h"
 #include "io/page_cache.h"
+#include "support/random_bytes.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
 
+using test::random_bytes;
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::byte>;
-
-Bytes random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(n);
-  for (auto& b : out) b = static_cast<std::byte>(rng() & 0xff);
-  return out;
-}
 
 void write_file(const fs::path& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -67,15 +63,7 @@ uint64_t smaps_kb(const void* mapping, const std::string& field) {
 
 class MappedFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(EBB_BINARY_DIR) / "test_tmp" /
-           (std::string("mapped_file_test.") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "." +
-            std::to_string(getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  test::TempDir dir_;
 };
 
 TEST_F(MappedFileTest, ReadOnlyMapsTheFileAtAnySize) {
@@ -154,7 +142,7 @@ void expect_open_error(const fs::path& path, const std::string& reason) {
 }
 
 TEST_F(MappedFileTest, DirectoryIsAnError) {
-  expect_open_error(dir_, "directory");
+  expect_open_error(dir_.path(), "directory");
 }
 
 TEST_F(MappedFileTest, MissingFileIsAnError) {

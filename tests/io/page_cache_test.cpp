@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
@@ -48,15 +49,7 @@ bool on_tmpfs(const fs::path& path) {
 
 class PageCacheTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(EBB_BINARY_DIR) / "test_tmp" /
-           (std::string("page_cache_test.") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "." +
-            std::to_string(getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  test::TempDir dir_;
 };
 
 TEST(ParseMmapFlags, EmptyMeansNone) {
@@ -136,7 +129,8 @@ TEST_F(PageCacheTest, ZeroLengthFileHasNothingResident) {
 
 // mincore sees what was touched, and evicting makes the pages leave again.
 TEST_F(PageCacheTest, ResidencyFollowsTouchesAndEviction) {
-  if (on_tmpfs(dir_)) GTEST_SKIP() << dir_ << " is on tmpfs, whose pages cannot be evicted";
+  if (on_tmpfs(dir_.path()))
+    GTEST_SKIP() << dir_.path() << " is on tmpfs, whose pages cannot be evicted";
   const fs::path path = dir_ / "model.bin";
   const uint64_t size = 64 * kMiB;
   write_synced_file(path, size);
@@ -167,7 +161,8 @@ TEST_F(PageCacheTest, ResidencyFollowsTouchesAndEviction) {
 }
 
 TEST_F(PageCacheTest, ReadingTheWholeFileMakesItResident) {
-  if (on_tmpfs(dir_)) GTEST_SKIP() << dir_ << " is on tmpfs, whose pages cannot be evicted";
+  if (on_tmpfs(dir_.path()))
+    GTEST_SKIP() << dir_.path() << " is on tmpfs, whose pages cannot be evicted";
   const fs::path path = dir_ / "model.bin";
   const uint64_t size = 4 * kMiB + 777;
   write_synced_file(path, size);

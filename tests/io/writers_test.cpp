@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors_writer.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
@@ -33,20 +34,14 @@ TensorToWrite patterned(std::string name, DType dtype, std::vector<int64_t> shap
 
 class WritersTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("ebb_writers_{}", std::random_device{}());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_ / name; }
   static std::string read(const std::string& file) {
     std::ifstream in(file, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};
   }
-  bool dir_is_empty() const { return fs::is_empty(dir_); }
+  bool dir_is_empty() const { return fs::is_empty(dir_.path()); }
 
-  fs::path dir_;
+  test::TempDir dir_;
 };
 
 struct SafetensorsFile {

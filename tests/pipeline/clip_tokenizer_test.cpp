@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
@@ -69,8 +70,8 @@ TEST(ClipVocab, MissingFileIsAnError) {
 }
 
 TEST(ClipVocab, TruncatedFileIsAnError) {
-  const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / "ebb_clip_vocab_truncated.txt";
+  const test::TempDir dir;
+  const std::filesystem::path path = dir / "vocab.txt";
   {
     std::ofstream out(path);
     out << "\"header#version: 0.2\ni n\nt h\nin th\n";
@@ -81,12 +82,11 @@ TEST(ClipVocab, TruncatedFileIsAnError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("ends after 3 merges"), std::string::npos) << e.what();
   }
-  std::filesystem::remove(path);
 }
 
 TEST(ClipVocab, UndefinedSymbolIsAnError) {
-  const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / "ebb_clip_vocab_undefined.txt";
+  const test::TempDir dir;
+  const std::filesystem::path path = dir / "vocab.txt";
   {
     std::ofstream out(path);
     out << "header\ni n\nxyz q\n";
@@ -97,7 +97,6 @@ TEST(ClipVocab, UndefinedSymbolIsAnError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
   }
-  std::filesystem::remove(path);
 }
 
 TEST(ClipVocab, FoundThroughAssetsDirVariable) {

@@ -19,6 +19,7 @@
 #include "pipeline/samplers/k_diffusion_samplers.h"
 #include "pipeline/samplers/sampler.h"
 #include "pipeline/schedule.h"
+#include "support/sampler_fixtures.h"
 
 namespace ebb {
 namespace {
@@ -29,20 +30,12 @@ using ::testing::HasSubstr;
 // float32: max |ours - reference| / max |reference| over the latent.
 constexpr double kTolerance = 1e-5;
 
-// Goldens from tools/reference/make_sampler_fixtures.py (k-diffusion and diffusers).
-const nlohmann::json& fixture() {
-  static const nlohmann::json json = [] {
-    std::ifstream in(std::string(EBB_TEST_DATA_DIR) + "/samplers/sampler_fixtures.json");
-    if (!in) throw std::runtime_error("missing tests/data/samplers/sampler_fixtures.json");
-    return nlohmann::json::parse(in);
-  }();
-  return json;
-}
+using test::sampler_fixtures;
 
 // The fixture's toy denoiser: D(x, sigma) = tanh(a x / sqrt(1 + sigma^2) + b sigma).
 Denoiser toy_denoiser() {
-  const double a = fixture()["toy"]["a"].get<double>();
-  const double b = fixture()["toy"]["b"].get<double>();
+  const double a = sampler_fixtures()["toy"]["a"].get<double>();
+  const double b = sampler_fixtures()["toy"]["b"].get<double>();
   return [a, b](std::span<const float> x, float sigma, std::span<float> denoised) {
     const double c_in = 1 / std::sqrt(1.0 + static_cast<double>(sigma) * sigma);
     for (size_t j = 0; j < x.size(); ++j) {
@@ -57,7 +50,7 @@ struct NoiseReplay {
   size_t drawn = 0;
 
   NoiseReplay() {
-    for (const auto& draw : fixture()["latent"]["noise_bank"]) {
+    for (const auto& draw : sampler_fixtures()["latent"]["noise_bank"]) {
       const auto values = draw.get<std::vector<double>>();
       bank.emplace_back(values.begin(), values.end());
     }
@@ -73,7 +66,7 @@ struct NoiseReplay {
 };
 
 std::vector<double> initial_noise() {
-  return fixture()["latent"]["initial_noise"].get<std::vector<double>>();
+  return sampler_fixtures()["latent"]["initial_noise"].get<std::vector<double>>();
 }
 
 double relative_error(std::span<const float> ours, const std::vector<double>& reference) {
@@ -133,7 +126,7 @@ RunResult run_case(const nlohmann::json& run) {
 TEST(SamplerFixtureTest, EverySamplerMatchesItsReference) {
   std::map<std::string, double> worst;  // by sampler and dtype
   int checked = 0;
-  for (const auto& run : fixture()["runs"]) {
+  for (const auto& run : sampler_fixtures()["runs"]) {
     const RunResult ours = run_case(run);
     const auto reference = run["result"].get<std::vector<double>>();
     ASSERT_EQ(ours.x.size(), reference.size());
@@ -152,7 +145,7 @@ TEST(SamplerFixtureTest, EverySamplerMatchesItsReference) {
 TEST(SamplerFixtureTest, PlansFollowDiffusersTimesteps) {
   const DiscreteSchedule model = DiscreteSchedule::scaled_linear();
   const SamplingPlan lcm = plan_sampling(Sampler::lcm, Schedule::karras, model, 4);
-  EXPECT_EQ(lcm.timesteps, fixture()["timesteps"]["lcm/4"].get<std::vector<int>>());
+  EXPECT_EQ(lcm.timesteps, sampler_fixtures()["timesteps"]["lcm/4"].get<std::vector<int>>());
   ASSERT_EQ(lcm.sigmas.size(), 5u);
   EXPECT_FLOAT_EQ(lcm.sigmas[1], static_cast<float>(model.sigma(759)));
   EXPECT_EQ(lcm.sigmas.back(), 0.0f);
@@ -324,8 +317,8 @@ TEST(SamplerTest, OneStepToZeroDrawsNoNoise) {
 }
 
 TEST(DenoiserTest, MatchesKDiffusionCompVisWrappers) {
-  const double a = fixture()["toy"]["wrap_a"].get<double>();
-  const double b = fixture()["toy"]["wrap_b"].get<double>();
+  const double a = sampler_fixtures()["toy"]["wrap_a"].get<double>();
+  const double b = sampler_fixtures()["toy"]["wrap_b"].get<double>();
   const DiffusionModel unet = [a, b](std::span<const float> x, float t, std::span<float> out) {
     for (size_t j = 0; j < x.size(); ++j) out[j] = static_cast<float>(std::tanh(a * x[j] + b * t));
   };
@@ -333,7 +326,7 @@ TEST(DenoiserTest, MatchesKDiffusionCompVisWrappers) {
   const Denoiser eps = make_denoiser(Prediction::epsilon, schedule, unet);
   const Denoiser v = make_denoiser(Prediction::v, schedule, unet);
   double worst = 0;
-  for (const auto& golden : fixture()["denoiser_wrappers"]) {
+  for (const auto& golden : sampler_fixtures()["denoiser_wrappers"]) {
     const auto x64 = golden["x"].get<std::vector<double>>();
     const auto reference = golden["denoised"].get<std::vector<double>>();
     const std::vector<float> x(x64.begin(), x64.end());

@@ -14,28 +14,21 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "support/sampler_fixtures.h"
 
 namespace ebb {
 namespace {
 
 using ::testing::HasSubstr;
 
-// Goldens from tools/reference/make_sampler_fixtures.py (k-diffusion and diffusers).
-const nlohmann::json& fixture() {
-  static const nlohmann::json json = [] {
-    std::ifstream in(std::string(EBB_TEST_DATA_DIR) + "/samplers/sampler_fixtures.json");
-    if (!in) throw std::runtime_error("missing tests/data/samplers/sampler_fixtures.json");
-    return nlohmann::json::parse(in);
-  }();
-  return json;
-}
+using test::sampler_fixtures;
 
 double relative_error(double value, double reference) {
   return std::abs(value - reference) / std::abs(reference);
 }
 
 TEST(DiscreteScheduleTest, ScaledLinearMatchesTheCompVisSchedule) {
-  const auto reference = fixture()["alphas_cumprod"].get<std::vector<double>>();
+  const auto reference = sampler_fixtures()["alphas_cumprod"].get<std::vector<double>>();
   const DiscreteSchedule schedule = DiscreteSchedule::scaled_linear();
   ASSERT_EQ(schedule.timesteps(), static_cast<int>(reference.size()));
   double worst = 0;
@@ -48,7 +41,8 @@ TEST(DiscreteScheduleTest, ScaledLinearMatchesTheCompVisSchedule) {
 TEST(DiscreteScheduleTest, ScaledLinearAgreesWithDiffusersFloat32Cumprod) {
   // diffusers multiplies in float32; the exact schedule differs by its rounding, well below the
   // samplers' tolerance.
-  const auto diffusers = fixture()["diffusers_alphas_cumprod_f32"].get<std::vector<double>>();
+  const auto diffusers =
+      sampler_fixtures()["diffusers_alphas_cumprod_f32"].get<std::vector<double>>();
   const DiscreteSchedule schedule = DiscreteSchedule::scaled_linear();
   double worst = 0;
   for (int t = 0; t < schedule.timesteps(); ++t) {
@@ -71,7 +65,7 @@ TEST(DiscreteScheduleTest, SigmaOfTimestep) {
 
 TEST(DiscreteScheduleTest, SigmaToTMatchesKDiffusion) {
   const DiscreteSchedule schedule = DiscreteSchedule::scaled_linear();
-  for (const auto& probe : fixture()["schedules"]["sigma_to_t"]) {
+  for (const auto& probe : sampler_fixtures()["schedules"]["sigma_to_t"]) {
     const double sigma = probe[0].get<double>();
     EXPECT_NEAR(schedule.sigma_to_t(sigma), probe[1].get<double>(), 1e-9) << "sigma " << sigma;
   }
@@ -79,7 +73,7 @@ TEST(DiscreteScheduleTest, SigmaToTMatchesKDiffusion) {
 
 TEST(DiscreteScheduleTest, TToSigmaMatchesKDiffusion) {
   const DiscreteSchedule schedule = DiscreteSchedule::scaled_linear();
-  for (const auto& probe : fixture()["schedules"]["t_to_sigma"]) {
+  for (const auto& probe : sampler_fixtures()["schedules"]["t_to_sigma"]) {
     const double t = probe[0].get<double>();
     EXPECT_LE(relative_error(schedule.t_to_sigma(t), probe[1].get<double>()), 1e-12) << "t " << t;
   }
@@ -117,7 +111,7 @@ TEST(DiscreteScheduleTest, RejectsBadAlphas) {
 TEST(ScheduleTest, SigmasMatchKDiffusion) {
   const DiscreteSchedule model = DiscreteSchedule::scaled_linear();
   double worst = 0;
-  for (const auto& golden : fixture()["schedules"]["sigmas"]) {
+  for (const auto& golden : sampler_fixtures()["schedules"]["sigmas"]) {
     const Schedule kind = parse_schedule(golden["schedule"].get<std::string>());
     const int steps = golden["steps"].get<int>();
     const auto reference = golden["sigmas"].get<std::vector<double>>();
@@ -193,8 +187,8 @@ TEST(ScheduleTest, ParsesStableDiffusionCppNames) {
 
 TEST(TimestepGridTest, DdimTrailingMatchesDiffusers) {
   for (int steps : {1, 3, 4, 7}) {
-    const auto reference =
-        fixture()["timesteps"]["ddim_trailing/" + std::to_string(steps)].get<std::vector<int>>();
+    const auto reference = sampler_fixtures()["timesteps"]["ddim_trailing/" + std::to_string(steps)]
+                               .get<std::vector<int>>();
     EXPECT_EQ(ddim_trailing_timesteps(1000, steps), reference) << steps;
   }
   // Half-way values round to even, as numpy does: 1000 - 62.5 * i.
@@ -217,7 +211,7 @@ TEST(TimestepGridTest, DdimTrailingHasOneDistinctTimestepPerStep) {
 TEST(TimestepGridTest, LcmMatchesDiffusers) {
   for (int steps : {1, 4, 6}) {
     const auto reference =
-        fixture()["timesteps"]["lcm/" + std::to_string(steps)].get<std::vector<int>>();
+        sampler_fixtures()["timesteps"]["lcm/" + std::to_string(steps)].get<std::vector<int>>();
     EXPECT_EQ(lcm_timesteps(1000, steps), reference) << steps;
   }
   const std::vector<int> all = lcm_timesteps(1000, 50);

@@ -12,8 +12,10 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::path(EBB_BINARY_DIR) / "test-tmp" /
-            (std::string(info->test_suite_name()) + "." + info->name());
+    // Parameterized tests have a '/' in both names; one flat directory is easier to remove.
+    std::string name = std::string(info->test_suite_name()) + "." + info->name();
+    for (char& c : name) c = c == '/' ? '.' : c;
+    path_ = std::filesystem::path(EBB_BINARY_DIR) / "test-tmp" / name;
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

@@ -12,18 +12,14 @@
 
 #include "core/error.h"
 #include "quant_fixtures.h"
+#include "support/random_bytes.h"
 #include "tensor/float_convert.h"
 #include "tensor/quant_blocks.h"
 
 namespace ebb {
 namespace {
 
-std::vector<std::byte> random_bytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::byte> bytes(n);
-  for (auto& b : bytes) b = static_cast<std::byte>(rng());
-  return bytes;
-}
+using test::random_bytes;
 
 std::vector<float> decode(DType t, const std::vector<std::byte>& src, uint64_t elems) {
   std::vector<float> out(elems);

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 #include "synth/synth_fill.h"
 #include "synth/synth_writer.h"
 #include "tensor/dequantize.h"
@@ -245,13 +246,7 @@ TEST(SynthModelTest, DiffusersTensorsMapOntoSingleFileTensors) {
 
 class SynthFilesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("ebb_synth_{}", std::random_device{}());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_ / name; }
   static std::string read(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};
@@ -264,7 +259,7 @@ class SynthFilesTest : public ::testing::Test {
     return options;
   }
 
-  fs::path dir_;
+  test::TempDir dir_;
 };
 
 // Just enough of a safetensors reader to look at what the writer produced.

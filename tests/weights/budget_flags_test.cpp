@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
@@ -104,22 +105,17 @@ TEST(MaxVram, BadValuesNameTheFlagAndThePart) {
 class SystemMemory : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ebb_budget_flags_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    files_.cgroup_v2_max = (dir_ / "memory.max").string();
-    files_.cgroup_v1_limit = (dir_ / "memory.limit_in_bytes").string();
-    files_.meminfo = (dir_ / "meminfo").string();
+    files_.cgroup_v2_max = dir_ / "memory.max";
+    files_.cgroup_v1_limit = dir_ / "memory.limit_in_bytes";
+    files_.meminfo = dir_ / "meminfo";
     write(files_.meminfo,
           "MemTotal:       67108864 kB\nMemFree:         1234 kB\nMemAvailable:   5678 kB\n");
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   static void write(const std::string& path, const std::string& text) {
     std::ofstream(path) << text;
   }
 
-  std::filesystem::path dir_;
+  test::TempDir dir_;
   MemoryLimitFiles files_;
 };
 
