@@ -21,6 +21,7 @@
 #include "io/mapped_file.h"
 #include "io/model_source.h"
 #include "io/safetensors.h"
+#include "support/sd_unet_config.h"
 #include "weights/weight_store.h"
 
 namespace ebb {
@@ -37,34 +38,8 @@ const nlohmann::json& manifest() {
   return parsed;
 }
 
-// diffusers' UNet2DConditionModel config in LDM terms. `attention_head_dim` is a head count
-// in diffusers (a historical misnomer), per level or one for all.
-UNetConfig config_from_diffusers(const nlohmann::json& d) {
-  UNetConfig c;
-  c.in_channels = d.at("in_channels");
-  c.out_channels = d.at("out_channels");
-  const std::vector<int64_t> widths = d.at("block_out_channels");
-  c.model_channels = widths.front();
-  for (const int64_t w : widths) c.channel_mult.push_back(w / c.model_channels);
-  c.num_res_blocks = d.at("layers_per_block");
-  const std::vector<int> depth = d.at("transformer_layers_per_block");
-  for (size_t i = 0; i < widths.size(); ++i) {
-    const bool attention = d.at("down_block_types")[i] == "CrossAttnDownBlock2D";
-    c.transformer_depth.push_back(attention ? depth[i] : 0);
-    const auto& heads = d.at("attention_head_dim");
-    c.heads.push_back(heads.is_array() ? heads[i].get<int64_t>() : heads.get<int64_t>());
-  }
-  c.middle_transformer_depth = depth.back();
-  c.context_dim = d.at("cross_attention_dim");
-  if (d.contains("addition_embed_type")) {
-    c.adm_in_channels = d.at("projection_class_embeddings_input_dim");
-    c.time_id_dim = d.at("addition_time_embed_dim");
-  }
-  return c;
-}
-
 UNetConfig tiny_config(const std::string& arch) {
-  return config_from_diffusers(manifest().at("archs").at(arch).at("configs").at("unet"));
+  return sd_test::config_from_diffusers(manifest().at("archs").at(arch).at("configs").at("unet"));
 }
 
 class References {

@@ -1,0 +1,133 @@
+// Text to image on the tiny SD1/SD2/SDXL checkpoints against the diffusers/k-diffusion runs
+// recorded in tests/data/sd (every sampler and schedule of manifest.txt2img.runs): the final
+// latent and the decoded image within the manifest's tolerance rule.
+#include "pipeline/txt2img.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "models/sd_text_references.h"
+#include "support/sd_unet_config.h"
+
+namespace ebb {
+namespace {
+
+using sd_test::sd_arch;
+using sd_test::sd_manifest;
+
+const ClipTokenizer& tokenizer() {
+  static const ClipTokenizer instance(std::filesystem::path(EBB_TEST_DATA_DIR) /
+                                      "../../assets/vocab/clip/bpe_simple_vocab_16e6.txt.gz");
+  return instance;
+}
+
+// The tiny models' settings come from the manifest, not from the released models' configs.
+DiffusionModelSpec tiny_spec(const std::string& arch, const ModelSource& source) {
+  const nlohmann::json& a = sd_arch(arch);
+  DiffusionModelSpec spec;
+  spec.arch = source.architecture().arch;
+  spec.unet = sd_test::config_from_diffusers(a.at("configs").at("unet"));
+  spec.vae = vae_config(source, spec.arch);
+  spec.prediction = a.at("prediction") == "v_prediction" ? Prediction::v : Prediction::epsilon;
+  spec.vae_scaling_factor = a.at("vae_scaling_factor").get<float>();
+  return spec;
+}
+
+TextConditioningOptions tiny_text_options(const std::string& arch) {
+  TextConditioningOptions options;
+  const nlohmann::json& configs = sd_arch(arch).at("configs");
+  if (configs.contains("clip_l")) options.clip_l_heads = sd_test::sd_encoder_heads(arch, "clip_l");
+  for (const char* name : {"open_clip_h", "open_clip_g"})
+    if (configs.contains(name)) options.open_clip_heads = sd_test::sd_encoder_heads(arch, name);
+  return options;
+}
+
+Txt2ImgOptions recorded_options(const nlohmann::json& run, const DiffusionModelSpec& spec) {
+  const nlohmann::json& t = sd_manifest().at("txt2img");
+  Txt2ImgOptions o;
+  o.prompt = sd_manifest().at("prompts").at(t.at("prompt").get<int>());
+  o.negative_prompt = sd_manifest().at("prompts").at(t.at("negative_prompt").get<int>());
+  o.cfg_scale = t.at("cfg_scale");
+  o.steps = t.at("steps");
+  o.seed = t.at("seed");
+  const std::vector<int64_t> latent = t.at("latent_shape");
+  o.height = static_cast<int>(latent.at(2) * spec.vae.downscale());
+  o.width = static_cast<int>(latent.at(3) * spec.vae.downscale());
+  o.sampler = parse_sampler(run.at("sampler").get<std::string>());
+  o.schedule = parse_schedule(run.at("schedule").get<std::string>());
+  return o;
+}
+
+class Txt2ImgReferenceTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Txt2ImgReferenceTest, EverySamplerRunMatchesTheReference) {
+  const std::string arch = GetParam();
+  sd_test::SdCheckpoint checkpoint(arch);
+  const sd_test::SdReferences refs(arch);
+  CpuBackend backend(1);
+  const DiffusionModelSpec spec = tiny_spec(arch, checkpoint.source);
+  const TextConditioner text(checkpoint.store, spec.arch, tokenizer(), tiny_text_options(arch));
+  for (const nlohmann::json& run : sd_manifest().at("txt2img").at("runs")) {
+    const std::string name = run.at("name");
+    SCOPED_TRACE(arch + " " + name);
+    const Txt2ImgOptions options = recorded_options(run, spec);
+    int reported = 0;
+    const Tensor latent =
+        txt2img_latent(backend, checkpoint.store, spec, text, options, [&](int step, int steps) {
+          EXPECT_EQ(steps, options.steps);
+          reported = step;
+        });
+    EXPECT_EQ(reported, options.steps);
+    const double latent_gap =
+        refs.expect_close("txt2img." + name + ".latent", sd_test::host_values(backend, latent));
+    const Tensor image = decode_latent(backend, checkpoint.store, spec, latent, std::nullopt);
+    const double image_gap =
+        refs.expect_close("txt2img." + name + ".image", sd_test::host_values(backend, image));
+    RecordProperty(arch + "." + name + ".latent_gap", std::to_string(latent_gap));
+    RecordProperty(arch + "." + name + ".image_gap", std::to_string(image_gap));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, Txt2ImgReferenceTest, ::testing::Values("sd1", "sd2", "sdxl"));
+
+TEST(Txt2ImgTest, SizesTheModelCannotTakeAreErrors) {
+  sd_test::SdCheckpoint checkpoint("sd1");
+  CpuBackend backend(1);
+  const DiffusionModelSpec spec = tiny_spec("sd1", checkpoint.source);
+  const TextConditioner text(checkpoint.store, spec.arch, tokenizer(), tiny_text_options("sd1"));
+  Txt2ImgOptions options;
+  options.steps = 1;
+  options.width = 18;  // the tiny model needs multiples of 2 (VAE) x 2 (UNet) = 4
+  options.height = 16;
+  try {
+    txt2img_latent(backend, checkpoint.store, spec, text, options);
+    ADD_FAILURE() << "width 18 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("width 18"), std::string::npos) << e.what();
+  }
+  options.width = 16;
+  options.height = 0;
+  EXPECT_THROW(txt2img_latent(backend, checkpoint.store, spec, text, options), Error);
+}
+
+TEST(Txt2ImgTest, RgbConversionClampsAndRounds) {
+  CpuBackend backend(1);
+  // One pixel per value, channel-planar: -1 -> 0, 1 -> 255, beyond clamps, 0 -> 127.5 -> 128.
+  const std::vector<float> planes = {-1.0f, 1.0f, -3.0f, 2.0f, 0.0f, 0.5f};
+  const Tensor image = backend.empty({1, 3, 1, 2});
+  backend.write(image, planes.data(), planes.size() * sizeof(float));
+  const Image rgb = to_rgb8(backend, image);
+  ASSERT_EQ(rgb.width, 2);
+  ASSERT_EQ(rgb.height, 1);
+  const std::vector<uint8_t> expected = {0, 0, 128, 255, 255, 191};
+  EXPECT_EQ(rgb.pixels, expected);
+  EXPECT_THROW(to_rgb8(backend, backend.empty({1, 4, 1, 2})), Error);
+}
+
+}  // namespace
+}  // namespace ebb
