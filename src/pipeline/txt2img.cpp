@@ -65,16 +65,6 @@ UNetCondition stacked_condition(Backend& backend, const DiffusionModelSpec& spec
 
 }  // namespace
 
-DiffusionModelSpec diffusion_model_spec(const ModelSource& source) {
-  DiffusionModelSpec spec;
-  spec.arch = source.architecture().arch;
-  spec.unet = UNetConfig::for_architecture(spec.arch);
-  spec.vae = vae_config(source, spec.arch);
-  spec.prediction = spec.arch == Architecture::SD2 ? Prediction::v : Prediction::epsilon;
-  spec.vae_scaling_factor = vae_scaling_factor(spec.arch);
-  return spec;
-}
-
 Tensor txt2img_latent(Backend& backend, WeightStore& store, const DiffusionModelSpec& spec,
                       const TextConditioner& text, const Txt2ImgOptions& options,
                       const Txt2ImgProgress& progress) {

@@ -15,6 +15,7 @@
 #include "models/text_conditioning.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "pipeline/diffusion_model_spec.h"
 #include "pipeline/png_image.h"
 #include "pipeline/samplers/denoiser.h"
 #include "pipeline/samplers/sampler.h"
@@ -22,19 +23,6 @@
 #include "weights/weight_store.h"
 
 namespace ebb {
-
-// What the pipeline needs to know about the model beyond its weights.
-struct DiffusionModelSpec {
-  Architecture arch = Architecture::Unknown;
-  UNetConfig unet;
-  VaeConfig vae;
-  Prediction prediction = Prediction::epsilon;
-  float vae_scaling_factor = 0;
-};
-
-// The released models' settings for the source's architecture (SD 2.x as the 768-v model, which
-// predicts v); the VAE config is read from the tensor shapes. Fails for other architectures.
-DiffusionModelSpec diffusion_model_spec(const ModelSource& source);
 
 struct Txt2ImgOptions {
   std::string prompt;

@@ -1,0 +1,168 @@
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+#include "app/model_flags.h"
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/model_source.h"
+#include "pipeline/a1111_parameters.h"
+#include "pipeline/clip_vocab.h"
+#include "pipeline/png_image.h"
+#include "pipeline/txt2img.h"
+#include "weights/ledger.h"
+#include "weights/weight_store.h"
+
+namespace ebb {
+namespace {
+
+// stable-diffusion.cpp's tile for --vae-tiling, in latent pixels.
+constexpr VaeTiling kVaeTiling{.tile = 32, .overlap = 8};
+
+struct GenerateArgs {
+  ModelPaths paths;
+  std::string prompt, negative_prompt;
+  int width = 512, height = 512;
+  int steps = 20;
+  float cfg_scale = 7.0f;
+  std::string sampler = "euler_a", scheduler = "discrete";
+  int64_t seed = 42;
+  int batch_count = 1;
+  std::string output = "output.png";
+  bool overwrite = false;
+  int clip_skip = 0;
+  bool vae_tiling = false;
+  int threads = 0;
+};
+
+// Image i of a batch: the -o path itself for the first, "<stem>_<i><ext>" for the others.
+std::string output_path(const std::string& output, int index) {
+  if (index == 0) return output;
+  const std::filesystem::path p(output);
+  return (p.parent_path() /
+          fmt::format("{}_{}{}", p.stem().string(), index, p.extension().string()))
+      .string();
+}
+
+void write_png(const std::string& path, bool overwrite, const Image& image,
+               const std::string& parameters) {
+  const std::vector<uint8_t> png = encode_png(image, {{"parameters", parameters}});
+  AtomicFile file = AtomicFile::create(path, overwrite);
+  file.write(std::as_bytes(std::span(png)));
+  file.commit();
+}
+
+void run_generate(const GenerateArgs& a) {
+  if (a.paths.model.empty() && a.paths.diffusion_model.empty())
+    throw CLI::ValidationError("generate", "give a model with -m or --diffusion-model");
+  if (a.width <= 0 || a.width % 8 != 0 || a.height <= 0 || a.height % 8 != 0)
+    fail("width and height must be positive multiples of 8, got {}x{}", a.width, a.height);
+  if (a.batch_count < 1) fail("--batch-count must be at least 1, got {}", a.batch_count);
+  Txt2ImgOptions options;
+  options.prompt = a.prompt;
+  options.negative_prompt = a.negative_prompt;
+  options.width = a.width;
+  options.height = a.height;
+  options.steps = a.steps;
+  options.cfg_scale = a.cfg_scale;
+  options.sampler = parse_sampler(a.sampler);
+  options.schedule = parse_schedule(a.scheduler);
+  if (a.vae_tiling) options.vae_tiling = kVaeTiling;
+  // Refuse before spending minutes on images that could not be saved; AtomicFile checks again.
+  if (!a.overwrite)
+    for (int i = 0; i < a.batch_count; ++i)
+      if (std::filesystem::exists(output_path(a.output, i)))
+        fail("{} exists; pass --overwrite to replace it", output_path(a.output, i));
+
+  const ModelSource source = ModelSource::open(a.paths);
+  Ledger ledger;
+  WeightStore store(source, ledger, {});
+  DiffusionModelSpec spec = diffusion_model_spec(source);
+  spec.text.clip_skip = a.clip_skip;
+  const ClipTokenizer tokenizer(find_clip_vocab());
+  const TextConditioner text(store, spec.arch, tokenizer, spec.text);
+  CpuBackend backend(a.threads);
+
+  const uint64_t first_seed = a.seed < 0 ? std::random_device{}() : static_cast<uint64_t>(a.seed);
+  for (int i = 0; i < a.batch_count; ++i) {
+    options.seed = first_seed + static_cast<uint64_t>(i);
+    auto last = std::chrono::steady_clock::now();
+    const auto progress = [&](int step, int steps) {
+      const auto now = std::chrono::steady_clock::now();
+      fmt::print(stderr, "image {}/{}: step {}/{} {:.2f}s\n", i + 1, a.batch_count, step, steps,
+                 std::chrono::duration<double>(now - last).count());
+      last = now;
+    };
+    const Tensor latent = txt2img_latent(backend, store, spec, text, options, progress);
+    const auto decode_start = std::chrono::steady_clock::now();
+    const Image image =
+        to_rgb8(backend, decode_latent(backend, store, spec, latent, options.vae_tiling));
+    fmt::print(
+        stderr, "image {}/{}: VAE decode {:.2f}s\n", i + 1, a.batch_count,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());
+
+    GenerationParams params;
+    params.prompt = a.prompt;
+    params.negative_prompt = a.negative_prompt;
+    params.steps = a.steps;
+    params.sampler = options.sampler;
+    params.schedule = options.schedule;
+    params.cfg_scale = a.cfg_scale;
+    params.seed = static_cast<int64_t>(options.seed);
+    params.width = a.width;
+    params.height = a.height;
+    params.model =
+        std::filesystem::path(a.paths.model.empty() ? a.paths.diffusion_model : a.paths.model)
+            .stem()
+            .string();
+    params.clip_skip = a.clip_skip > 0 ? a.clip_skip : (spec.arch == Architecture::SD1 ? 1 : 2);
+    const std::string path = output_path(a.output, i);
+    write_png(path, a.overwrite, image, a1111_parameters(params));
+    fmt::print(stderr, "wrote {}\n", path);
+  }
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+  auto args = std::make_shared<GenerateArgs>();
+  auto* cmd = app.add_subcommand("generate", "Text to image (SD 1.x/2.x/XL), written as PNG");
+  cmd->add_option("-m,--model", args->paths.model, "Model file or diffusers folder");
+  add_model_flags(*cmd, args->paths);
+  cmd->add_option("-p,--prompt", args->prompt, "Prompt (A1111 emphasis syntax)");
+  cmd->add_option("-n,--negative-prompt", args->negative_prompt, "Negative prompt");
+  cmd->add_option("-W,--width", args->width, "Image width in pixels (multiple of 8)")
+      ->capture_default_str();
+  cmd->add_option("-H,--height", args->height, "Image height in pixels (multiple of 8)")
+      ->capture_default_str();
+  cmd->add_option("--steps", args->steps, "Sampling steps")->capture_default_str();
+  cmd->add_option("--cfg-scale", args->cfg_scale, "Classifier-free guidance scale")
+      ->capture_default_str();
+  cmd->add_option("--sampling-method", args->sampler,
+                  "euler, euler_a, heun, dpm2, dpm++2m, dpm++2s_a, lcm, ddim_trailing")
+      ->capture_default_str();
+  cmd->add_option("--scheduler", args->scheduler, "discrete, karras, exponential")
+      ->capture_default_str();
+  cmd->add_option("-s,--seed", args->seed, "Seed (negative: random)")->capture_default_str();
+  cmd->add_option("-b,--batch-count", args->batch_count, "Images to make (seeds seed, seed+1, ...)")
+      ->capture_default_str();
+  cmd->add_option("-o,--output", args->output, "Output PNG (batch: <stem>_<i>.png for the rest)")
+      ->capture_default_str();
+  cmd->add_flag("--overwrite", args->overwrite, "Replace existing output files");
+  cmd->add_option("--clip-skip", args->clip_skip,
+                  "Text encoder layers to skip from the end (0: the model's default)");
+  cmd->add_flag("--vae-tiling", args->vae_tiling, "Decode the latent in tiles to save memory");
+  cmd->add_option("-t,--threads", args->threads, "CPU threads (0: all cores)")
+      ->capture_default_str();
+  cmd->callback([args] { run_generate(*args); });
+}
+
+}  // namespace ebb
