@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -113,6 +114,33 @@ TEST(Txt2ImgTest, SizesTheModelCannotTakeAreErrors) {
   options.width = 16;
   options.height = 0;
   EXPECT_THROW(txt2img_latent(backend, checkpoint.store, spec, text, options), Error);
+}
+
+// A prompt of several token windows against a one-window negative prompt cannot share a batch:
+// the two UNet calls must still give a finite latent, and a scale of 1 ignores the negative.
+TEST(Txt2ImgTest, PromptsOfDifferentLengthsAndUnguidedRuns) {
+  sd_test::SdCheckpoint checkpoint("sd1");
+  CpuBackend backend(1);
+  const DiffusionModelSpec spec = tiny_spec("sd1", checkpoint.source);
+  const TextConditioner text(checkpoint.store, spec.arch, tokenizer(), tiny_text_options("sd1"));
+  Txt2ImgOptions options;
+  options.width = options.height = 16;
+  options.steps = 2;
+  options.sampler = Sampler::euler;
+  const std::string long_prompt = sd_manifest().at("prompts").at(3);
+  options.prompt = long_prompt + ", " + long_prompt;
+  ASSERT_GT(text.windows(options.prompt, false).count(), 1u);
+  for (const float v : sd_test::host_values(
+           backend, txt2img_latent(backend, checkpoint.store, spec, text, options)))
+    ASSERT_TRUE(std::isfinite(v));
+
+  options.cfg_scale = 1.0f;
+  options.negative_prompt = "a";
+  const std::vector<float> first =
+      sd_test::host_values(backend, txt2img_latent(backend, checkpoint.store, spec, text, options));
+  options.negative_prompt = "something else entirely";
+  EXPECT_EQ(first, sd_test::host_values(
+                       backend, txt2img_latent(backend, checkpoint.store, spec, text, options)));
 }
 
 TEST(Txt2ImgTest, RgbConversionClampsAndRounds) {
