@@ -41,6 +41,7 @@ struct GenerateArgs {
   int clip_skip = 0;
   bool vae_tiling = false;
   int threads = 0;
+  std::string prediction;
 };
 
 // Image i of a batch: the -o path itself for the first, "<stem>_<i><ext>" for the others.
@@ -87,6 +88,12 @@ void run_generate(const GenerateArgs& a) {
   WeightStore store(source, ledger, {});
   DiffusionModelSpec spec = diffusion_model_spec(source);
   spec.text.clip_skip = a.clip_skip;
+  if (a.prediction == "eps")
+    spec.prediction = Prediction::epsilon;
+  else if (a.prediction == "v")
+    spec.prediction = Prediction::v;
+  else if (!a.prediction.empty())
+    fail("unknown --prediction '{}' (valid: eps, v)", a.prediction);
   const ClipTokenizer tokenizer(find_clip_vocab());
   const TextConditioner text(store, spec.arch, tokenizer, spec.text);
   CpuBackend backend(a.threads);
@@ -162,6 +169,9 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--vae-tiling", args->vae_tiling, "Decode the latent in tiles to save memory");
   cmd->add_option("-t,--threads", args->threads, "CPU threads (0: all cores)")
       ->capture_default_str();
+  cmd->add_option("--prediction", args->prediction,
+                  "What the UNet predicts: eps or v (default: v for SD 2.x, as the 768-v model; "
+                  "eps otherwise; SD 2.x base models need eps)");
   cmd->callback([args] { run_generate(*args); });
 }
 

@@ -25,12 +25,12 @@ std::vector<float> to_host(Backend& backend, const Tensor& t) {
   return out;
 }
 
-void check_size(const char* what, int pixels, int64_t multiple) {
+void check_size(const char* what, int pixels, const DiffusionModelSpec& spec) {
+  const int64_t unet_factor = int64_t{1} << (spec.unet.levels() - 1);
+  const int64_t multiple = spec.vae.downscale() * unet_factor;
   if (pixels <= 0 || pixels % multiple != 0)
-    fail(
-        "{} {} is not a positive multiple of {} (the VAE downscale times the UNet's {}x "
-        "downsampling)",
-        what, pixels, multiple, multiple);
+    fail("{} {} is not a positive multiple of {} (the VAE's {}x times the UNet's {}x downsampling)",
+         what, pixels, multiple, spec.vae.downscale(), unet_factor);
 }
 
 // SDXL's size condition: original size, crop top-left, target size, all the image's own.
@@ -68,9 +68,8 @@ UNetCondition stacked_condition(Backend& backend, const DiffusionModelSpec& spec
 Tensor txt2img_latent(Backend& backend, WeightStore& store, const DiffusionModelSpec& spec,
                       const TextConditioner& text, const Txt2ImgOptions& options,
                       const Txt2ImgProgress& progress) {
-  const int64_t multiple = spec.vae.downscale() << (spec.unet.levels() - 1);
-  check_size("width", options.width, multiple);
-  check_size("height", options.height, multiple);
+  check_size("width", options.width, spec);
+  check_size("height", options.height, spec);
   const DiscreteSchedule schedule = DiscreteSchedule::scaled_linear();
   const SamplingPlan plan =
       plan_sampling(options.sampler, options.schedule, schedule, options.steps);
