@@ -12,8 +12,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <string>
-#include <vector>
 
 #include "backend/cpu/kernels/strides.h"
 #include "tensor/dtype.h"
@@ -48,37 +46,11 @@ struct CudaAttentionArgs {
 // SD2.x and SDXL 64, Flux and SD3 128, the VAE's single head of 512).
 bool cuda_attention_supports_head_dim(int64_t head_dim);
 
-// How a launch cuts the query rows into blocks. Every plan gives the same bits (each query row
-// is computed the same way); plans differ only in speed. Large blocks share each key and value
-// tile among more rows; small ones spread short problems over more multiprocessors.
-struct CudaAttentionPlan {
-  int warp_rows = 0;    // query rows per warp: 16, or 32 for head dims that have that kernel
-  int block_warps = 0;  // warps per block: the kernel's most, or that halved some times
-};
-
-// Every plan for a supported head dimension (ebb::Error otherwise): 32-row warps first where
-// the head dimension has them, each from the most warps per block down.
-std::vector<CudaAttentionPlan> cuda_attention_plans(int64_t head_dim);
-
-// The plan cuda_attention uses for `args` (its shape) on a device with `multiprocessors` SMs;
-// ebb::Error for a bad dtype, head dimension or shape.
-CudaAttentionPlan cuda_attention_default_plan(const CudaAttentionArgs& args, int multiprocessors);
-
 // Enqueues the attention on `stream`. ebb::Error, before anything is enqueued, for an
 // unsupported dtype or head dimension, a bad shape, a null or misaligned pointer or stride, a
 // non-positive scale, or a device without the shared memory the kernel needs; also when the
 // launch fails. Errors during execution surface at the next synchronization. Nothing is done
-// when batch, heads or q_len is 0; kv_len must be at least 1. Uses the default plan for the
-// current device.
+// when batch, heads or q_len is 0; kv_len must be at least 1.
 void cuda_attention(const CudaAttentionArgs& args, cudaStream_t stream);
-
-// As above with a given plan, which must be one of cuda_attention_plans(args.head_dim).
-void cuda_attention(const CudaAttentionArgs& args, const CudaAttentionPlan& plan,
-                    cudaStream_t stream);
-
-// One line on how `plan` launches for `args` on the current device (rows per warp and block,
-// grid size, resident blocks per SM, registers, local and shared memory), for benchmarks and
-// logs. ebb::Error as cuda_attention for bad arguments.
-std::string cuda_attention_describe(const CudaAttentionArgs& args, const CudaAttentionPlan& plan);
 
 }  // namespace ebb

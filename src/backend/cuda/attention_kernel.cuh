@@ -1,9 +1,8 @@
 #pragma once
 // The flash-attention kernel (FlashAttention-2 scheme on mma.sync): each warp keeps its query
-// rows in registers as mma fragments, key and value tiles stream through shared memory in a
-// ring of stages (asynchronous copies of the next tiles overlap the current tile's products),
-// and the softmax runs online in registers in base 2. Tiling per head dimension:
-// attention_tiling.cuh.
+// rows in registers as mma fragments, key and value tiles stream through shared memory in two
+// stages (the next tile's asynchronous copy overlaps the current tile's products), and the
+// softmax runs online in registers in base 2. Tiling per head dimension: attention_tiling.cuh.
 #include <cstdint>
 
 #include "backend/cuda/attention_ptx.cuh"
@@ -32,31 +31,35 @@ struct Params {
   float scale_log2;  // softmax scale · log2(e), positive
 };
 
-// Starts copying rows [row0, row0 + rows) of a matrix of `len` rows of kHeadDim channels into
-// shared memory at `dst`, rows kRowStride elements apart; rows from `len` on become zeros.
-template <int kHeadDim, int kRowStride>
+// Starts copying rows [row0, row0 + kRows) of a matrix of `len` rows of kHeadDim channels into
+// shared memory at `dst`, rows L::kRowStride elements apart; rows from `len` on become zeros.
+template <int kHeadDim, int kRows>
 __device__ __forceinline__ void copy_rows_async(uint32_t dst, const uint16_t* src, int64_t stride,
-                                                int row0, int rows, int len) {
+                                                int row0, int len) {
+  using L = attention_tiling::Layout<kHeadDim>;
   constexpr int kPieces = kHeadDim / 8;
-#pragma unroll 1
-  for (int c = threadIdx.x; c < rows * kPieces; c += blockDim.x) {
+  constexpr int kTotal = kRows * kPieces;
+#pragma unroll
+  for (int i = 0; i < (kTotal + L::kThreads - 1) / L::kThreads; ++i) {
+    const int c = i * L::kThreads + static_cast<int>(threadIdx.x);
+    if (kTotal % L::kThreads != 0 && c >= kTotal) break;
     const int r = c / kPieces, piece = c % kPieces;
     const bool valid = row0 + r < len;
     const uint16_t* from = src + (valid ? row0 + r : 0) * stride + piece * 8;
-    attention_ptx::copy_16_async(dst + 2 * (r * kRowStride + piece * 8), from, valid);
+    attention_ptx::copy_16_async(dst + 2 * (r * L::kRowStride + piece * 8), from, valid);
   }
 }
 
-// Zeroes channels kHeadDim .. kPaddedDim of every row of the shared area, which the
-// asynchronous copies never write, so that padded channels add nothing to the scores (the
-// query tile and every stage use the same rows).
-template <int kHeadDim, typename L>
-__device__ __forceinline__ void zero_padding(uint16_t* area) {
+// Zeroes channels kHeadDim .. kPaddedDim of kRows rows at `rows`, which the async copies never
+// write, so that padded channels add nothing to the scores.
+template <int kHeadDim, int kRows>
+__device__ __forceinline__ void zero_padding(uint16_t* rows) {
+  using L = attention_tiling::Layout<kHeadDim>;
   constexpr int kPieces = (L::kPaddedDim - kHeadDim) / 8;
   if constexpr (kPieces > 0) {
-    for (int c = threadIdx.x; c < L::kAreaRows * kPieces; c += blockDim.x) {
+    for (int c = threadIdx.x; c < kRows * kPieces; c += L::kThreads) {
       const int r = c / kPieces, piece = c % kPieces;
-      *reinterpret_cast<uint4*>(area + r * L::kRowStride + kHeadDim + piece * 8) =
+      *reinterpret_cast<uint4*>(rows + r * L::kRowStride + kHeadDim + piece * 8) =
           make_uint4(0, 0, 0, 0);
     }
   }
@@ -65,13 +68,9 @@ __device__ __forceinline__ void zero_padding(uint16_t* area) {
 // One warp's share of a block: where its rows and channel slice are, its query fragments, its
 // output accumulators and the softmax statistics of its rows. Member arrays are indexed only
 // with unrolled-loop constants, so they stay in registers.
-//
-// Steps over a tile take kPartial for the last tile when it runs past kv_len: 16-key chunks
-// wholly past the end, whose weights would be zero, are skipped, which saves a third of the
-// work for the 77 keys of cross-attention.
-template <bool kBf16, int kHeadDim, int kRowTiles_>
+template <bool kBf16, int kHeadDim>
 struct WarpAttention {
-  using L = attention_tiling::Layout<kHeadDim, kRowTiles_>;
+  using L = attention_tiling::Layout<kHeadDim>;
   static constexpr int kRowTiles = L::kRowTiles, kKeyTiles = L::kKeyTiles;
   static constexpr int kOutTiles = L::kOutTiles, kSteps = L::kSliceSteps, kStride = L::kRowStride;
   using Scores = float[kRowTiles][kKeyTiles][4];
@@ -116,10 +115,8 @@ struct WarpAttention {
       }
   }
 
-  // Scores of the warp's rows against a tile of keys, over the warp's channel slice; keys from
-  // `valid` on are left at zero when kPartial.
-  template <bool kPartial>
-  __device__ __forceinline__ void score(const uint16_t* keys, int valid, Scores& s) const {
+  // Scores of the warp's rows against a tile of keys, over the warp's channel slice.
+  __device__ __forceinline__ void score(const uint16_t* keys, Scores& s) const {
 #pragma unroll
     for (int mt = 0; mt < kRowTiles; ++mt)
 #pragma unroll
@@ -130,7 +127,6 @@ struct WarpAttention {
     for (int ks = 0; ks < kSteps; ++ks)
 #pragma unroll
       for (int np = 0; np < kKeyTiles / 2; ++np) {
-        if (kPartial && np * 16 >= valid) continue;
         uint32_t kf[4];
         const int key = np * 16 + lane % 8 + (lane / 16) * 8;
         const int col = slice_col + ks * 16 + (lane / 8 % 2) * 8;
@@ -148,56 +144,47 @@ struct WarpAttention {
   // warp of the group adds the partials in the same order, so all hold the same bits and keep
   // identical softmax statistics.
   __device__ __forceinline__ void sum_partial_scores(float* exchange, Scores& s) const {
-    // One float4 per lane and 8-key tile: 16-byte accesses, consecutive across the warp.
-    constexpr int kPerWarp = L::kExchangeFloatsPerWarp / 4;
-    float4* const mine = reinterpret_cast<float4*>(exchange) + warp * kPerWarp;
-#pragma unroll
-    for (int mt = 0; mt < kRowTiles; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kKeyTiles; ++nt)
-        mine[(mt * kKeyTiles + nt) * 32 + lane] =
-            make_float4(s[mt][nt][0], s[mt][nt][1], s[mt][nt][2], s[mt][nt][3]);
-    attention_ptx::named_barrier(1 + group, 32 * L::kDimSplit);
-    const float4* const first =
-        reinterpret_cast<const float4*>(exchange) + group * L::kDimSplit * kPerWarp;
-#pragma unroll
-    for (int mt = 0; mt < kRowTiles; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kKeyTiles; ++nt) {
-        const int at = (mt * kKeyTiles + nt) * 32 + lane;
-        float4 sum = first[at];
-#pragma unroll
-        for (int w = 1; w < L::kDimSplit; ++w) {
-          const float4 part = first[w * kPerWarp + at];
-          sum.x += part.x;
-          sum.y += part.y;
-          sum.z += part.z;
-          sum.w += part.w;
-        }
-        s[mt][nt][0] = sum.x;
-        s[mt][nt][1] = sum.y;
-        s[mt][nt][2] = sum.z;
-        s[mt][nt][3] = sum.w;
-      }
-  }
-
-  // Removes keys from `valid` on (in the last tile).
-  __device__ __forceinline__ void mask_tail(int valid, Scores& s) const {
+    constexpr int kPerWarp = L::kExchangeFloatsPerWarp;
+    float* const mine = exchange + warp * kPerWarp;
 #pragma unroll
     for (int mt = 0; mt < kRowTiles; ++mt)
 #pragma unroll
       for (int nt = 0; nt < kKeyTiles; ++nt)
 #pragma unroll
         for (int i = 0; i < 4; ++i)
-          if (nt * 8 + 2 * (lane % 4) + i % 2 >= valid) s[mt][nt][i] = -__int_as_float(0x7f800000);
+          mine[((mt * kKeyTiles + nt) * 4 + i) * 32 + lane] = s[mt][nt][i];
+    attention_ptx::named_barrier(1 + group, 32 * L::kDimSplit);
+    const float* const first = exchange + group * L::kDimSplit * kPerWarp;
+#pragma unroll
+    for (int mt = 0; mt < kRowTiles; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kKeyTiles; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int at = ((mt * kKeyTiles + nt) * 4 + i) * 32 + lane;
+          float sum = first[at];
+#pragma unroll
+          for (int w = 1; w < L::kDimSplit; ++w) sum += first[w * kPerWarp + at];
+          s[mt][nt][i] = sum;
+        }
+  }
+
+  // Removes keys from `kv_len` on (in the last tile, which starts at key0).
+  __device__ __forceinline__ void mask_tail(int key0, int kv_len, Scores& s) const {
+#pragma unroll
+    for (int mt = 0; mt < kRowTiles; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kKeyTiles; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          if (key0 + nt * 8 + 2 * (lane % 4) + i % 2 >= kv_len)
+            s[mt][nt][i] = -__int_as_float(0x7f800000);
   }
 
   // Online softmax step in base 2: scores become weights 2^(s·scale - max·scale), the running
   // sums and the output rescale to the new maxima. A row's scores are spread over the 4 lanes
-  // of a quad. With kPartial, 8-key tiles wholly from `valid` on get weight zero without the
-  // exponential (masked keys elsewhere are -inf, whose exponential is zero).
-  template <bool kPartial>
-  __device__ __forceinline__ void softmax(float scale, int valid, Scores& s) {
+  // of a quad.
+  __device__ __forceinline__ void softmax(float scale, Scores& s) {
 #pragma unroll
     for (int mt = 0; mt < kRowTiles; ++mt)
 #pragma unroll
@@ -216,9 +203,7 @@ struct WarpAttention {
         for (int nt = 0; nt < kKeyTiles; ++nt)
 #pragma unroll
           for (int i = 2 * r; i < 2 * r + 2; ++i) {
-            s[mt][nt][i] = kPartial && nt * 8 >= valid
-                               ? 0.0f
-                               : attention_ptx::exp2_approx(fmaf(s[mt][nt][i], scale, -shift));
+            s[mt][nt][i] = attention_ptx::exp2_approx(fmaf(s[mt][nt][i], scale, -shift));
             sum += s[mt][nt][i];
           }
         row_sum[mt][r] = row_sum[mt][r] * rescale + sum;
@@ -231,13 +216,11 @@ struct WarpAttention {
   }
 
   // o += weights · values; the accumulators of two key tiles are the A fragment of one k-step.
-  template <bool kPartial>
-  __device__ __forceinline__ void accumulate(const Scores& s, int valid, const uint16_t* values) {
+  __device__ __forceinline__ void accumulate(const Scores& s, const uint16_t* values) {
     using attention_ptx::mma_16x8x16;
     using attention_ptx::pack_pair;
 #pragma unroll
     for (int kk = 0; kk < kKeyTiles / 2; ++kk) {
-      if (kPartial && kk * 16 >= valid) continue;
       uint32_t pf[kRowTiles][4];
 #pragma unroll
       for (int mt = 0; mt < kRowTiles; ++mt) {
@@ -267,18 +250,6 @@ struct WarpAttention {
           mma_16x8x16<kBf16>(o[mt][kOutTiles - 1], pf[mt], vf[0], vf[1]);
       }
     }
-  }
-
-  // One tile of keys and values (keys, then values kKeys rows further).
-  template <bool kPartial>
-  __device__ __forceinline__ void step(const uint16_t* tile, int valid, float scale,
-                                       float* exchange) {
-    Scores s;
-    score<kPartial>(tile, valid, s);
-    if constexpr (L::kDimSplit > 1) sum_partial_scores(exchange, s);
-    if (kPartial) mask_tail(valid, s);
-    softmax<kPartial>(scale, valid, s);
-    accumulate<kPartial>(s, valid, tile + L::kKeys * kStride);
   }
 
   // Normalizes and rounds the output, stages the warp's rows of its slice in `staging` so that
@@ -315,74 +286,67 @@ struct WarpAttention {
   }
 };
 
-// Launched with 32·w threads, w a power-of-two fraction of kWarps that keeps whole row groups;
-// the block owns w / kDimSplit · kWarpRows query rows. Dynamic shared memory: L::kSharedBytes.
-template <bool kBf16, int kHeadDim, int kRowTiles>
-__global__ void __launch_bounds__(attention_tiling::Layout<kHeadDim, kRowTiles>::kMaxThreads,
-                                  attention_tiling::Layout<kHeadDim, kRowTiles>::kMinBlocks)
+template <bool kBf16, int kHeadDim>
+__global__ void __launch_bounds__(attention_tiling::Layout<kHeadDim>::kThreads,
+                                  attention_tiling::Layout<kHeadDim>::kMinBlocks)
     flash_attention(const Params p) {
-  using L = attention_tiling::Layout<kHeadDim, kRowTiles>;
-  using Warp = WarpAttention<kBf16, kHeadDim, kRowTiles>;
-  constexpr int kStages = L::kStages, kKeys = L::kKeys;
+  using L = attention_tiling::Layout<kHeadDim>;
+  using Warp = WarpAttention<kBf16, kHeadDim>;
 
+  // Shared memory: stage 0 (keys, then values); region 1, which holds the query tile, then
+  // stage 1, then the output on its way out; with a channel split, the partial scores.
   extern __shared__ uint4 shared_raw[];
-  uint16_t* const area = reinterpret_cast<uint16_t*>(shared_raw);
-  float* const exchange = reinterpret_cast<float*>(area + L::kAreaElems);
-  const auto stage = [&](int j) { return area + j % kStages * L::kStageElems; };
+  uint16_t* const stage0 = reinterpret_cast<uint16_t*>(shared_raw);
+  uint16_t* const region1 = stage0 + L::kStageElems;
+  float* const exchange = reinterpret_cast<float*>(region1 + L::kRegion1Elems);
 
-  const int block_rows = static_cast<int>(blockDim.x) / 32 / L::kDimSplit * L::kWarpRows;
-  const int q0 = blockIdx.x * block_rows;
+  const int q0 = blockIdx.x * L::kBlockRows;
   const int64_t b = blockIdx.z, h = blockIdx.y;
   const uint16_t* const q = p.q + b * p.q_strides.batch + h * p.q_strides.head;
   const uint16_t* const k = p.k + b * p.k_strides.batch + h * p.k_strides.head;
   const uint16_t* const v = p.v + b * p.v_strides.batch + h * p.v_strides.head;
   uint16_t* const out = p.out + b * p.out_strides.batch + h * p.out_strides.head;
-  const int tiles = (p.kv_len + kKeys - 1) / kKeys;
 
-  // One commit group per tile index, empty past the last tile, so that "tile j has arrived" is
-  // always "at most kStages - 2 younger groups pending".
-  const auto copy_tile_async = [&](int j) {
-    if (j < tiles) {
-      const uint32_t at = attention_ptx::shared_address(stage(j));
-      copy_rows_async<kHeadDim, L::kRowStride>(at, k, p.k_strides.row, j * kKeys, kKeys, p.kv_len);
-      copy_rows_async<kHeadDim, L::kRowStride>(at + 2 * kKeys * L::kRowStride, v, p.v_strides.row,
-                                               j * kKeys, kKeys, p.kv_len);
-    }
+  auto copy_tile_async = [&](uint16_t* stage, int key0) {
+    const uint32_t at = attention_ptx::shared_address(stage);
+    copy_rows_async<kHeadDim, L::kKeys>(at, k, p.k_strides.row, key0, p.kv_len);
+    copy_rows_async<kHeadDim, L::kKeys>(at + 2 * L::kKeys * L::kRowStride, v, p.v_strides.row, key0,
+                                        p.kv_len);
     attention_ptx::commit_async_copies();
   };
 
-  // The query tile and the stages it does not overlay arrive first; the other stages fill once
-  // the queries are in registers.
-  zero_padding<kHeadDim, L>(area);
-  copy_rows_async<kHeadDim, L::kRowStride>(
-      attention_ptx::shared_address(area + L::kQueryStage * L::kStageElems), q, p.q_strides.row, q0,
-      block_rows, p.q_len);
-  for (int j = 0; j < L::kQueryStage; ++j) copy_tile_async(j);
-  attention_ptx::commit_async_copies();
-  attention_ptx::wait_async_copies<0>();
+  copy_rows_async<kHeadDim, L::kBlockRows>(attention_ptx::shared_address(region1), q,
+                                           p.q_strides.row, q0, p.q_len);
+  copy_tile_async(stage0, 0);
+  zero_padding<kHeadDim, L::kBlockRows>(region1);
+  zero_padding<kHeadDim, L::kKeys>(stage0);
+  attention_ptx::wait_async_copies();
   __syncthreads();
 
   Warp warp(threadIdx.x);
-  warp.load_queries(area + L::kQueryStage * L::kStageElems);
-  __syncthreads();  // the query tile's stages become free
-  for (int j = L::kQueryStage; j < kStages - 1; ++j) copy_tile_async(j);
+  warp.load_queries(region1);
+  __syncthreads();  // region 1 becomes stage 1
+  zero_padding<kHeadDim, L::kKeys>(region1);
 
-  const int full_tiles = p.kv_len / kKeys;
-  for (int j = 0; j < full_tiles; ++j) {
-    attention_ptx::wait_async_copies<kStages - 2>();
-    __syncthreads();  // tile j is in; every warp is done with tile j - 1, whose stage refills
-    copy_tile_async(j + kStages - 1);
-    warp.template step<false>(stage(j), kKeys, p.scale_log2, exchange);
-  }
-  if (full_tiles < tiles) {
-    attention_ptx::wait_async_copies<kStages - 2>();
-    __syncthreads();
-    warp.template step<true>(stage(full_tiles), p.kv_len - full_tiles * kKeys, p.scale_log2,
-                             exchange);
+  const int tiles = (p.kv_len + L::kKeys - 1) / L::kKeys;
+  for (int j = 0; j < tiles; ++j) {
+    if (j > 0) {
+      attention_ptx::wait_async_copies();
+      __syncthreads();  // tile j is in; every warp is done with tile j - 1's stage
+    }
+    if (j + 1 < tiles) copy_tile_async(j % 2 == 0 ? region1 : stage0, (j + 1) * L::kKeys);
+    const uint16_t* const keys = j % 2 == 0 ? stage0 : region1;
+
+    typename Warp::Scores s;
+    warp.score(keys, s);
+    if constexpr (L::kDimSplit > 1) warp.sum_partial_scores(exchange, s);
+    if ((j + 1) * L::kKeys > p.kv_len) warp.mask_tail(j * L::kKeys, p.kv_len, s);
+    warp.softmax(p.scale_log2, s);
+    warp.accumulate(s, keys + L::kKeys * L::kRowStride);
   }
 
-  __syncthreads();  // other warps may still read the last stage
-  warp.store(area, out, p.out_strides.row, q0, p.q_len);
+  __syncthreads();  // other warps may still read region 1 as the last stage
+  warp.store(region1, out, p.out_strides.row, q0, p.q_len);
 }
 
 }  // namespace ebb::attention_kernel

@@ -25,11 +25,9 @@ __device__ __forceinline__ void commit_async_copies() {
   asm volatile("cp.async.commit_group;\n" ::);
 }
 
-// Waits until at most `kPending` of this thread's most recent commit groups are still in
-// flight; a barrier must follow before other threads read what arrived.
-template <int kPending>
+// Waits for this thread's copies; a barrier must follow before other threads read them.
 __device__ __forceinline__ void wait_async_copies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
 // Barrier among the first `threads` threads that use barrier `id` (1..15; 0 is __syncthreads).

@@ -2,9 +2,9 @@
 // inputs, at every shape the supported models use and at odd sizes, in both dtypes and several
 // layouts. Outputs are poisoned with NaN before every run; strided layouts leave gaps that the
 // kernel must neither read (they hold NaN in the inputs) nor write; two runs must agree bit for
-// bit, and so must every launch plan. Prints a summary table (shape, dtype, layout, plan, max
-// error, rough TFLOP/s); the careful timings are in bench/cuda_attention_bench.cpp. Skips without
-// CUDA or without a device; the argument checks run without a device.
+// bit. Prints a summary table (shape, dtype, layout, max error, rough TFLOP/s); the careful
+// timings are in bench/cuda_attention_bench.cpp. Skips without CUDA or without a device; the
+// argument checks run without a device.
 #include <gtest/gtest.h>
 
 #ifndef EBB_HAVE_CUDA
@@ -183,7 +183,6 @@ Problem make_problem(const Shape& s, DType t, Layout layout, std::optional<float
 struct DeviceProblem {
   DeviceBuffer q, k, v, out;
   CudaAttentionArgs args;
-  std::optional<CudaAttentionPlan> plan;  // empty: cuda_attention's own choice
 
   explicit DeviceProblem(const Problem& p)
       : q(p.q.placed.size() * 2),
@@ -220,10 +219,7 @@ struct DeviceProblem {
 // Poisons the output, runs, and returns the whole output buffer, gaps included.
 std::vector<uint16_t> run(DeviceProblem& d, size_t out_elems, cudaStream_t stream) {
   cuda_check(cudaMemsetAsync(d.out.get(), 0xFF, out_elems * 2, stream), "cudaMemsetAsync");
-  if (d.plan)
-    cuda_attention(d.args, *d.plan, stream);
-  else
-    cuda_attention(d.args, stream);
+  cuda_attention(d.args, stream);
   cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
   std::vector<uint16_t> out(out_elems);
   cuda_check(cudaMemcpy(out.data(), d.out.get(), out_elems * 2, cudaMemcpyDeviceToHost),
@@ -368,23 +364,10 @@ double tolerance(DType t) {
   return t == DType::BF16 ? 1e-2 : 2e-3;
 }
 
-int multiprocessors() {
-  int device = 0, count = 0;
-  cuda_check(cudaGetDevice(&device), "cudaGetDevice");
-  cuda_check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
-             "cudaDeviceGetAttribute");
-  return count;
-}
-
-std::string plan_name(const CudaAttentionPlan& p) {
-  return std::to_string(p.warp_rows) + "x" + std::to_string(p.block_warps);
-}
-
 struct SummaryRow {
   std::string name;
   std::string dtype;
   std::string layout;
-  std::string plan;
   Shape shape;
   double max_error;
   double tflops;
@@ -407,21 +390,20 @@ class CudaAttention : public testing::Test {
   }
   static void TearDownTestSuite() {
     if (summary().empty()) return;
-    std::printf("\n%-24s %-5s %-9s %-5s %5s %5s %6s %6s %4s %10s %8s\n", "case", "dtype", "layout",
-                "plan", "batch", "heads", "q_len", "kv_len", "dim", "max_err", "TFLOP/s");
+    std::printf("\n%-24s %-5s %-9s %5s %5s %6s %6s %4s %10s %8s\n", "case", "dtype", "layout",
+                "batch", "heads", "q_len", "kv_len", "dim", "max_err", "TFLOP/s");
     for (const SummaryRow& r : summary())
-      std::printf("%-24s %-5s %-9s %-5s %5lld %5lld %6lld %6lld %4lld %10.2e %8.1f\n",
-                  r.name.c_str(), r.dtype.c_str(), r.layout.c_str(), r.plan.c_str(),
-                  (long long)r.shape.batch, (long long)r.shape.heads, (long long)r.shape.q_len,
-                  (long long)r.shape.kv_len, (long long)r.shape.head_dim, r.max_error, r.tflops);
+      std::printf("%-24s %-5s %-9s %5lld %5lld %6lld %6lld %4lld %10.2e %8.1f\n", r.name.c_str(),
+                  r.dtype.c_str(), r.layout.c_str(), (long long)r.shape.batch,
+                  (long long)r.shape.heads, (long long)r.shape.q_len, (long long)r.shape.kv_len,
+                  (long long)r.shape.head_dim, r.max_error, r.tflops);
     summary().clear();
   }
 
   // Runs one problem twice (both runs over fresh poison, compared bit for bit), checks it, and
-  // times it roughly when `timed`. With `all_plans`, every other launch plan must give the
-  // same bits.
+  // times it roughly when `timed`.
   void expect_correct(const std::string& name, const Shape& s, DType t, Layout layout, bool timed,
-                      std::optional<float> scale = std::nullopt, bool all_plans = false) {
+                      std::optional<float> scale = std::nullopt) {
     const std::string what = name + " " + std::string(dtype_name(t)) + " " + layout_name(layout);
     SCOPED_TRACE(what);
     const Problem p = make_problem(s, t, layout, scale, 1000 + summary().size());
@@ -429,15 +411,6 @@ class CudaAttention : public testing::Test {
     const std::vector<uint16_t> first = run(d, p.out_placement.elems, stream_);
     const std::vector<uint16_t> second = run(d, p.out_placement.elems, stream_);
     EXPECT_EQ(std::memcmp(first.data(), second.data(), first.size() * 2), 0) << "two runs differ";
-    const CudaAttentionPlan chosen = cuda_attention_default_plan(d.args, multiprocessors());
-    if (all_plans)
-      for (const CudaAttentionPlan& plan : cuda_attention_plans(s.head_dim)) {
-        d.plan = plan;
-        const std::vector<uint16_t> other = run(d, p.out_placement.elems, stream_);
-        EXPECT_EQ(std::memcmp(first.data(), other.data(), first.size() * 2), 0)
-            << "plan " << plan_name(plan) << " differs from the default " << plan_name(chosen);
-      }
-    d.plan.reset();
     const Check c = check_output(p, first);
     EXPECT_EQ(c.non_finite, 0) << "outputs left NaN or not finite";
     EXPECT_EQ(c.gap_writes, 0) << "elements between output rows were written";
@@ -448,8 +421,8 @@ class CudaAttention : public testing::Test {
       time_ms(d, stream_, 2);
       tflops = flops / (time_ms(d, stream_, 10) * 1e-3) * 1e-12;
     }
-    summary().push_back({name, std::string(dtype_name(t)), layout_name(layout), plan_name(chosen),
-                         s, c.max_error, tflops});
+    summary().push_back(
+        {name, std::string(dtype_name(t)), layout_name(layout), s, c.max_error, tflops});
   }
 
   cudaStream_t stream_ = nullptr;
@@ -484,17 +457,14 @@ TEST_F(CudaAttention, ModelShapes) {
 
 constexpr int64_t kHeadDims[] = {40, 64, 80, 128, 160, 512};
 
-// Lengths of one, below and across every tile size, and not multiples of any; key counts that
-// end on a tile boundary (64, 192) and run several times around the stages. Every plan.
+// Lengths of one, below and across every tile size, and not multiples of any.
 TEST_F(CudaAttention, OddShapes) {
-  const Shape shapes[] = {{1, 1, 1, 1, 0},     {1, 2, 1, 77, 0},   {2, 1, 77, 77, 0},
-                          {1, 3, 130, 200, 0}, {3, 2, 33, 17, 0},  {1, 1, 257, 129, 0},
-                          {1, 2, 70, 64, 0},   {2, 1, 129, 192, 0}};
+  const Shape shapes[] = {{1, 1, 1, 1, 0},     {1, 2, 1, 77, 0},  {2, 1, 77, 77, 0},
+                          {1, 3, 130, 200, 0}, {3, 2, 33, 17, 0}, {1, 1, 257, 129, 0}};
   for (const int64_t dim : kHeadDims)
     for (Shape s : shapes) {
       s.head_dim = dim;
-      for (const DType t : kTypes)
-        expect_correct("odd", s, t, Layout::BlhdPadded, false, std::nullopt, true);
+      for (const DType t : kTypes) expect_correct("odd", s, t, Layout::BlhdPadded, false);
     }
 }
 
@@ -522,15 +492,6 @@ class CudaAttentionArguments : public testing::Test {
   void expect_rejected(const CudaAttentionArgs& a, const char* needle) {
     try {
       cuda_attention(a, nullptr);
-      ADD_FAILURE() << "accepted; expected an error mentioning '" << needle << "'";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
-  void expect_rejected_with_plan(const CudaAttentionArgs& a, const CudaAttentionPlan& plan,
-                                 const char* needle) {
-    try {
-      cuda_attention(a, plan, nullptr);
       ADD_FAILURE() << "accepted; expected an error mentioning '" << needle << "'";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -565,49 +526,6 @@ TEST_F(CudaAttentionArguments, RejectsBadArguments) {
   a = valid();
   a.out_strides.row = 100;
   expect_rejected(a, "out strides");
-}
-
-TEST_F(CudaAttentionArguments, RejectsPlansThatDoNotExist) {
-  CudaAttentionArgs a = valid();
-  expect_rejected_with_plan(a, {24, 4}, "no plan of 24 rows per warp");
-  expect_rejected_with_plan(a, {16, 3}, "3 warps per block");
-  a.head_dim = 160;  // 16-row warps only
-  expect_rejected_with_plan(a, {32, 8}, "head_dim 160");
-  a.head_dim = 512;  // four warps share a row tile
-  expect_rejected_with_plan(a, {16, 2}, "2 warps per block");
-}
-
-// The choice follows the shape: full-size blocks of the longest warps when there is work for
-// every multiprocessor, and smaller pieces when there is not; always a plan that exists.
-TEST_F(CudaAttentionArguments, DefaultPlanFitsTheProblem) {
-  constexpr int kSms = 132;
-  for (const int64_t dim : kHeadDims) {
-    const std::vector<CudaAttentionPlan> plans = cuda_attention_plans(dim);
-    ASSERT_FALSE(plans.empty());
-    const auto exists = [&](const CudaAttentionPlan& p) {
-      return std::any_of(plans.begin(), plans.end(), [&](const CudaAttentionPlan& q) {
-        return q.warp_rows == p.warp_rows && q.block_warps == p.block_warps;
-      });
-    };
-    CudaAttentionArgs a = valid();
-    a.head_dim = dim;
-    for (const int64_t q_len : {1, 77, 1024, 4096}) {
-      a.q_len = q_len;
-      EXPECT_TRUE(exists(cuda_attention_default_plan(a, kSms))) << dim << " " << q_len;
-    }
-    a.batch = 2;
-    a.heads = 24;
-    a.q_len = 16384;
-    const CudaAttentionPlan big = cuda_attention_default_plan(a, kSms);
-    EXPECT_EQ(big.warp_rows, plans.front().warp_rows) << dim;
-    EXPECT_EQ(big.block_warps, plans.front().block_warps) << dim;
-    a.batch = 1;
-    a.heads = 1;
-    a.q_len = 16;
-    const CudaAttentionPlan tiny = cuda_attention_default_plan(a, kSms);
-    EXPECT_EQ(tiny.warp_rows, 16) << dim;
-    EXPECT_EQ(tiny.block_warps, plans.back().block_warps) << dim;
-  }
 }
 
 TEST_F(CudaAttentionArguments, EmptyProblemDoesNothing) {
