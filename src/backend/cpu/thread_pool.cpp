@@ -61,8 +61,7 @@ void ThreadPool::worker_loop(int index) {
   }
 }
 
-void ThreadPool::parallel_chunks(int64_t n,
-                                 const std::function<void(int, int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_chunks(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (workers_.empty()) {
     fn(0, 0, n);

@@ -30,41 +30,15 @@ TEST(CudaAttention, NeedsCuda) {
 
 #include "backend/cuda/attention.h"
 #include "core/error.h"
+#include "support/cuda_test_support.h"
 #include "tensor/float_convert.h"
 
 namespace ebb {
 namespace {
 
-void cuda_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(err));
-}
-
-bool device_present(std::string& why_not) {
-  int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    why_not = std::string("no usable CUDA device: ") + cudaGetErrorString(err);
-    return false;
-  }
-  if (count == 0) {
-    why_not = "no CUDA device";
-    return false;
-  }
-  return true;
-}
-
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t bytes) { cuda_check(cudaMalloc(&ptr_, bytes), "cudaMalloc"); }
-  ~DeviceBuffer() { cudaFree(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  uint16_t* get() const { return static_cast<uint16_t*>(ptr_); }
-
- private:
-  void* ptr_ = nullptr;
-};
+using test::cuda_check;
+using test::device_present;
+using test::DeviceBuffer;
 
 constexpr uint16_t kPoison = 0xFFFF;  // NaN in f16 and in bf16
 
@@ -189,28 +163,28 @@ struct DeviceProblem {
         k(p.k.placed.size() * 2),
         v(p.v.placed.size() * 2),
         out(p.out_placement.elems * 2) {
-    cuda_check(
-        cudaMemcpy(q.get(), p.q.placed.data(), p.q.placed.size() * 2, cudaMemcpyHostToDevice),
-        "cudaMemcpy q");
-    cuda_check(
-        cudaMemcpy(k.get(), p.k.placed.data(), p.k.placed.size() * 2, cudaMemcpyHostToDevice),
-        "cudaMemcpy k");
-    cuda_check(
-        cudaMemcpy(v.get(), p.v.placed.data(), p.v.placed.size() * 2, cudaMemcpyHostToDevice),
-        "cudaMemcpy v");
+    cuda_check(cudaMemcpy(q.get<uint16_t>(), p.q.placed.data(), p.q.placed.size() * 2,
+                          cudaMemcpyHostToDevice),
+               "cudaMemcpy q");
+    cuda_check(cudaMemcpy(k.get<uint16_t>(), p.k.placed.data(), p.k.placed.size() * 2,
+                          cudaMemcpyHostToDevice),
+               "cudaMemcpy k");
+    cuda_check(cudaMemcpy(v.get<uint16_t>(), p.v.placed.data(), p.v.placed.size() * 2,
+                          cudaMemcpyHostToDevice),
+               "cudaMemcpy v");
     args.dtype = p.dtype;
     args.batch = p.shape.batch;
     args.heads = p.shape.heads;
     args.q_len = p.shape.q_len;
     args.kv_len = p.shape.kv_len;
     args.head_dim = p.shape.head_dim;
-    args.q = q.get();
+    args.q = q.get<uint16_t>();
     args.q_strides = p.q.placement.strides;
-    args.k = k.get();
+    args.k = k.get<uint16_t>();
     args.k_strides = p.k.placement.strides;
-    args.v = v.get();
+    args.v = v.get<uint16_t>();
     args.v_strides = p.v.placement.strides;
-    args.out = out.get();
+    args.out = out.get<uint16_t>();
     args.out_strides = p.out_placement.strides;
     args.scale = p.scale;
   }
@@ -218,11 +192,12 @@ struct DeviceProblem {
 
 // Poisons the output, runs, and returns the whole output buffer, gaps included.
 std::vector<uint16_t> run(DeviceProblem& d, size_t out_elems, cudaStream_t stream) {
-  cuda_check(cudaMemsetAsync(d.out.get(), 0xFF, out_elems * 2, stream), "cudaMemsetAsync");
+  cuda_check(cudaMemsetAsync(d.out.get<uint16_t>(), 0xFF, out_elems * 2, stream),
+             "cudaMemsetAsync");
   cuda_attention(d.args, stream);
   cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
   std::vector<uint16_t> out(out_elems);
-  cuda_check(cudaMemcpy(out.data(), d.out.get(), out_elems * 2, cudaMemcpyDeviceToHost),
+  cuda_check(cudaMemcpy(out.data(), d.out.get<uint16_t>(), out_elems * 2, cudaMemcpyDeviceToHost),
              "cudaMemcpy out");
   return out;
 }

@@ -24,6 +24,7 @@ TEST(CudaDequantize, NeedsCuda) {
 
 #include "backend/cuda/dequantize.h"
 #include "core/error.h"
+#include "support/cuda_test_support.h"
 #include "tensor/dequantize.h"
 #include "tensor/float_convert.h"
 #include "tensor/quant_fixtures.h"
@@ -32,22 +33,9 @@ TEST(CudaDequantize, NeedsCuda) {
 namespace ebb {
 namespace {
 
-void cuda_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(err));
-}
-
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t bytes) { cuda_check(cudaMalloc(&ptr_, bytes), "cudaMalloc"); }
-  ~DeviceBuffer() { cudaFree(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  std::byte* get() const { return static_cast<std::byte*>(ptr_); }
-
- private:
-  void* ptr_ = nullptr;
-};
+using test::cuda_check;
+using test::device_present;
+using test::DeviceBuffer;
 
 constexpr DType kBlockTypes[] = {DType::Q4_0, DType::Q4_1,   DType::Q5_0,  DType::Q5_1, DType::Q8_0,
                                  DType::Q2_K, DType::Q3_K,   DType::Q4_K,  DType::Q5_K, DType::Q6_K,
@@ -112,20 +100,6 @@ void expect_same(const std::vector<uint32_t>& got, const std::vector<uint32_t>& 
                 << "): GPU 0x" << std::hex << got[first] << std::dec << " ("
                 << bits_value(got[first], out) << "), CPU 0x" << std::hex << want[first] << std::dec
                 << " (" << bits_value(want[first], out) << ")";
-}
-
-bool device_present(std::string& why_not) {
-  int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    why_not = std::string("no usable CUDA device: ") + cudaGetErrorString(err);
-    return false;
-  }
-  if (count == 0) {
-    why_not = "no CUDA device";
-    return false;
-  }
-  return true;
 }
 
 class CudaDequantize : public testing::Test {
