@@ -3,50 +3,35 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/run_command.h"
 #include "support/temp_dir.h"
 
 namespace ebb {
 namespace {
 
+using test::CommandResult;
+using test::run_command;
 using ::testing::HasSubstr;
-
-struct CommandResult {
-  int status;
-  std::string out;
-};
-
-// Runs a command through the shell, capturing stdout (stderr joins it when asked).
-CommandResult run(const std::string& command) {
-  CommandResult r{-1, ""};
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.out.append(buffer.data(), n);
-  int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 const std::string kBin = EBB_BINARY_DIR;
 
 TEST(InspectCommand, DescribesASyntheticSdxlCheckpoint) {
   test::TempDir dir;
   const std::string model = dir / "sdxl.safetensors";
-  ASSERT_EQ(run(kBin + "/ebb-synth sdxl --size tiny -o " + model + " 2>/dev/null").status, 0);
+  ASSERT_EQ(run_command(kBin + "/ebb-synth sdxl --size tiny -o " + model + " 2>/dev/null").status,
+            0);
 
-  CommandResult text = run(kBin + "/ebb inspect " + model + " 2>/dev/null");
+  CommandResult text = run_command(kBin + "/ebb inspect " + model + " 2>/dev/null");
   ASSERT_EQ(text.status, 0);
   EXPECT_THAT(text.out, HasSubstr("architecture  SDXL"));
   EXPECT_THAT(text.out, HasSubstr("clip_g"));
 
-  CommandResult json = run(kBin + "/ebb inspect --json --tensors " + model + " 2>/dev/null");
+  CommandResult json =
+      run_command(kBin + "/ebb inspect --json --tensors " + model + " 2>/dev/null");
   ASSERT_EQ(json.status, 0);
   nlohmann::json j = nlohmann::json::parse(json.out);
   EXPECT_EQ(j["architecture"], "SDXL");
@@ -66,13 +51,13 @@ TEST(InspectCommand, BadInputIsOneErrorOnStderrWithStatusOne) {
   test::TempDir dir;
   const std::string bad = dir / "truncated.safetensors";
   std::ofstream(bad) << std::string("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\"", 12);
-  CommandResult r = run(kBin + "/ebb inspect " + bad + " 2>&1 >/dev/null");
+  CommandResult r = run_command(kBin + "/ebb inspect " + bad + " 2>&1 >/dev/null");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.out, HasSubstr("ebb: error: "));
   EXPECT_THAT(r.out, HasSubstr(bad));
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "expected exactly one line: " << r.out;
 
-  CommandResult missing = run(kBin + "/ebb inspect 2>&1 >/dev/null");
+  CommandResult missing = run_command(kBin + "/ebb inspect 2>&1 >/dev/null");
   EXPECT_NE(missing.status, 0);
   EXPECT_THAT(missing.out, HasSubstr("give a model file"));
 }
