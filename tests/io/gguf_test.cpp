@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/expect_error.h"
+
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -154,13 +156,9 @@ GgufFile parse(const std::vector<std::byte>& file) {
 
 void expect_error(const std::vector<std::byte>& file,
                   std::initializer_list<std::string> fragments) {
-  try {
-    parse(file);
-    ADD_FAILURE() << "parsed without error";
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr(kFile));
-    for (const std::string& f : fragments) EXPECT_THAT(e.what(), HasSubstr(f));
-  }
+  std::vector<std::string> all{kFile};
+  all.insert(all.end(), fragments.begin(), fragments.end());
+  test::expect_error_with([&] { parse(file); }, all);
 }
 
 std::string at(uint64_t offset) {
