@@ -326,6 +326,11 @@ DirectReader DirectReader::open(const std::string& path, const DirectReadOptions
   }
 #endif
   if (!state->queue) state->queue = std::make_unique<PreadQueue>(state->fd);
+  if (!state->direct) {
+    // Read-ahead would bring in pages past each requested range that the range's DONTNEED
+    // never drops; every read here is an explicit large chunk, so read-ahead buys nothing.
+    (void)posix_fadvise(state->fd, 0, 0, POSIX_FADV_RANDOM);
+  }
   return DirectReader(std::move(state));
 }
 
