@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -13,9 +14,11 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/mapped_file.h"
 #include "io/model_source.h"
 #include "pipeline/a1111_parameters.h"
 #include "pipeline/clip_vocab.h"
+#include "pipeline/img2img.h"
 #include "pipeline/png_image.h"
 #include "pipeline/txt2img.h"
 #include "weights/ledger.h"
@@ -42,6 +45,10 @@ struct GenerateArgs {
   bool vae_tiling = false;
   int threads = 0;
   std::string prediction;
+  // Image to image: the init PNG; the size defaults to the image's when -W / -H are not given.
+  std::string init_image;
+  double strength = 0.75;
+  bool width_given = false, height_given = false;
 };
 
 // Image i of a batch: the -o path itself for the first, "<stem>_<i><ext>" for the others.
@@ -61,9 +68,27 @@ void write_png(const std::string& path, bool overwrite, const Image& image,
   file.commit();
 }
 
-void run_generate(const GenerateArgs& a) {
+// The init image, of the output size: -W / -H left out take the image's, and an image of
+// another size is refused rather than resampled (no resampler here matches diffusers' PIL
+// Lanczos, so a resized image would not give diffusers' result).
+Image read_init_image(GenerateArgs& a) {
+  const MappedFile file = MappedFile::open(a.init_image, MapMode::ReadOnly);
+  const std::span<const std::byte> bytes = file.bytes();
+  Image image =
+      decode_png({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, a.init_image);
+  if (!a.width_given) a.width = image.width;
+  if (!a.height_given) a.height = image.height;
+  if (image.width != a.width || image.height != a.height)
+    fail("{} is {}x{} but -W/-H ask for {}x{}; resize the image or drop -W/-H", a.init_image,
+         image.width, image.height, a.width, a.height);
+  return image;
+}
+
+void run_generate(GenerateArgs a) {
   if (a.paths.model.empty() && a.paths.diffusion_model.empty())
     throw CLI::ValidationError("generate", "give a model with -m or --diffusion-model");
+  const std::optional<Image> init_image =
+      a.init_image.empty() ? std::nullopt : std::optional(read_init_image(a));
   if (a.width <= 0 || a.width % 8 != 0 || a.height <= 0 || a.height % 8 != 0)
     fail("width and height must be positive multiples of 8, got {}x{}", a.width, a.height);
   if (a.batch_count < 1) fail("--batch-count must be at least 1, got {}", a.batch_count);
@@ -108,7 +133,10 @@ void run_generate(const GenerateArgs& a) {
                  std::chrono::duration<double>(now - last).count());
       last = now;
     };
-    const Tensor latent = txt2img_latent(backend, store, spec, text, options, progress);
+    const Tensor latent =
+        init_image
+            ? img2img_latent(backend, store, spec, text, options, *init_image, a.strength, progress)
+            : txt2img_latent(backend, store, spec, text, options, progress);
     const auto decode_start = std::chrono::steady_clock::now();
     const Image image =
         to_rgb8(backend, decode_latent(backend, store, spec, latent, options.vae_tiling));
@@ -130,6 +158,7 @@ void run_generate(const GenerateArgs& a) {
         std::filesystem::path(a.paths.model.empty() ? a.paths.diffusion_model : a.paths.model)
             .stem()
             .string();
+    if (init_image) params.denoising_strength = a.strength;
     params.clip_skip = a.clip_skip > 0 ? a.clip_skip : (spec.arch == Architecture::SD1 ? 1 : 2);
     const std::string path = output_path(a.output, i);
     write_png(path, a.overwrite, image, a1111_parameters(params));
@@ -172,7 +201,17 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--prediction", args->prediction,
                   "What the UNet predicts: eps or v (default: v for SD 2.x, as the 768-v model; "
                   "eps otherwise; SD 2.x base models need eps)");
-  cmd->callback([args] { run_generate(*args); });
+  cmd->add_option("-i,--init-img", args->init_image,
+                  "Image to image: the init PNG (its size is the output's unless -W/-H are given)");
+  cmd->add_option("--strength", args->strength,
+                  "Image to image: how much to change the init image, 0 to 1 (runs "
+                  "floor(steps * strength) steps)")
+      ->capture_default_str();
+  cmd->callback([args, cmd] {
+    args->width_given = cmd->count("--width") > 0;
+    args->height_given = cmd->count("--height") > 0;
+    run_generate(*args);
+  });
 }
 
 }  // namespace ebb

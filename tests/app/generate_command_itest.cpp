@@ -74,5 +74,40 @@ TEST(GenerateCommand, BadFlagsAreClearErrors) {
   EXPECT_FALSE(std::filesystem::exists(png));
 }
 
+TEST(GenerateCommand, ImageToImageTakesTheImageSizeAndRecordsTheStrength) {
+  test::TempDir dir;
+  const std::string init = std::string(EBB_TEST_DATA_DIR) + "/sd/sd1-tiny-img2img-input.png";
+  const std::string png = dir / "edited.png";
+  const test::CommandResult edited =
+      run_command(ebb::generate(png, "-i " + init + " --strength 0.5", ""));
+  ASSERT_EQ(edited.status, 0) << edited.out;
+  EXPECT_THAT(edited.out, HasSubstr("step 1/1"));  // floor(2 * 0.5) of 2 steps
+  const std::vector<uint8_t> written = file_bytes(png);
+  const Image image = decode_png(written, png);
+  EXPECT_EQ(image.width, 16);
+  EXPECT_EQ(image.height, 16);
+  const std::string text(written.begin(), written.end());
+  EXPECT_THAT(text, HasSubstr("Steps: 2"));
+  EXPECT_THAT(text, HasSubstr("Size: 16x16"));
+  EXPECT_THAT(text, HasSubstr("Denoising strength: 0.5"));
+
+  const std::string from_text = dir / "from_text.png";
+  ASSERT_EQ(run_command(ebb::generate(from_text, "", "-W 16 -H 16")).status, 0);
+  const std::vector<uint8_t> text_png = file_bytes(from_text);
+  EXPECT_THAT(std::string(text_png.begin(), text_png.end()),
+              ::testing::Not(HasSubstr("Denoising strength")));
+  EXPECT_NE(decode_png(text_png, from_text).pixels, image.pixels);
+
+  const test::CommandResult size =
+      run_command(ebb::generate(dir / "never.png", "-i " + init, "-W 32"));
+  EXPECT_EQ(size.status, 1);
+  EXPECT_THAT(size.out, HasSubstr("is 16x16 but -W/-H ask for 32x16"));
+  const test::CommandResult weak =
+      run_command(ebb::generate(dir / "never.png", "-i " + init + " --strength 0.1", ""));
+  EXPECT_EQ(weak.status, 1);
+  EXPECT_THAT(weak.out, HasSubstr("raise --strength or --steps"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "never.png"));
+}
+
 }  // namespace
 }  // namespace ebb

@@ -18,6 +18,7 @@
 #include "io/mapped_file.h"
 #include "io/model_source.h"
 #include "io/safetensors.h"
+#include "pipeline/host_tensor.h"
 #include "weights/ledger.h"
 #include "weights/weight_store.h"
 
@@ -44,9 +45,11 @@ inline int64_t sd_encoder_heads(const std::string& arch, const std::string& enco
 class SdReferences {
  public:
   explicit SdReferences(const std::string& arch)
-      : arch_(arch),
-        file_(MappedFile::open(kSdDir + sd_arch(arch).at("references").get<std::string>(),
-                               MapMode::ReadOnly)) {
+      : SdReferences(sd_arch(arch).at("references").get<std::string>(),
+                     sd_arch(arch).at("tensors")) {}
+  // A references file of kSdDir and its manifest entries (with f64_max_abs_diff) by name.
+  SdReferences(const std::string& file, const nlohmann::json& entries)
+      : name_(file), entries_(entries), file_(MappedFile::open(kSdDir + file, MapMode::ReadOnly)) {
     for (const TensorInfo& info : parse_safetensors(file_.bytes(), "references").tensors)
       by_name_[info.name] = info;
   }
@@ -64,19 +67,19 @@ class SdReferences {
   // difference found.
   double expect_close(const std::string& name, const std::vector<float>& actual) const {
     const std::vector<float> expected = values<float>(name);
-    const double f64_gap =
-        sd_arch(arch_).at("tensors").at(name).at("f64_max_abs_diff").get<double>();
+    const double f64_gap = entries_.at(name).at("f64_max_abs_diff").get<double>();
     const double tolerance = 10 * f64_gap + 1e-6;
-    EXPECT_EQ(actual.size(), expected.size()) << arch_ << " " << name;
+    EXPECT_EQ(actual.size(), expected.size()) << name_ << " " << name;
     double worst = 0;
     for (size_t i = 0; i < std::min(actual.size(), expected.size()); ++i)
       worst = std::max(worst, std::fabs(static_cast<double>(actual[i]) - expected[i]));
-    EXPECT_LE(worst, tolerance) << arch_ << " " << name;
+    EXPECT_LE(worst, tolerance) << name_ << " " << name;
     return worst;
   }
 
  private:
-  std::string arch_;
+  std::string name_;
+  nlohmann::json entries_;
   MappedFile file_;
   std::map<std::string, TensorInfo> by_name_;
 };
@@ -92,11 +95,6 @@ struct SdCheckpoint {
   WeightStore store;
 };
 
-inline std::vector<float> host_values(Backend& backend, const Tensor& t) {
-  const Tensor dense = backend.contiguous(t);
-  std::vector<float> out(static_cast<size_t>(dense.numel()));
-  backend.read(dense, out.data(), out.size() * sizeof(float));
-  return out;
-}
+using ebb::host_values;
 
 }  // namespace ebb::sd_test

@@ -316,6 +316,69 @@ TEST(SamplerTest, OneStepToZeroDrawsNoNoise) {
   sample_lcm(x, sigmas, std::vector<int>{999}, SamplerCallbacks{toy_denoiser(), {}, {}});
 }
 
+// The first `steps` steps of a plan, ending on a nonzero sigma: run before plan_from_step(steps)
+// it must hand over the latent the uninterrupted run has there.
+SamplingPlan plan_head(const SamplingPlan& plan, int steps) {
+  const auto first = [](const auto& v, int count) {
+    return v.empty() ? v : std::decay_t<decltype(v)>(v.begin(), v.begin() + count);
+  };
+  return {plan.sampler, first(plan.sigmas, steps + 1), first(plan.landing_sigmas, steps),
+          first(plan.timesteps, steps), plan.initial_noise_scale};
+}
+
+TEST(SamplerTest, EverySamplerResumesMidPlan) {
+  const DiscreteSchedule model = DiscreteSchedule::scaled_linear();
+  constexpr int kSteps = 6;
+  constexpr int kSplit = 2;
+  for (Sampler sampler : kAllSamplers) {
+    SCOPED_TRACE(std::string(sampler_name(sampler)));
+    const SamplingPlan plan = plan_sampling(sampler, Schedule::karras, model, kSteps);
+    const SamplingPlan tail = plan_from_step(plan, kSplit);
+    ASSERT_EQ(tail.sigmas.size(), kSteps - kSplit + 1u);
+    EXPECT_EQ(tail.sigmas.front(), plan.sigmas[kSplit]);
+    const bool variance_preserving = sampler == Sampler::lcm || sampler == Sampler::ddim_trailing;
+    EXPECT_FLOAT_EQ(tail.initial_noise_scale,
+                    variance_preserving ? std::sqrt(plan.sigmas[kSplit] * plan.sigmas[kSplit] + 1)
+                                        : plan.sigmas[kSplit]);
+    auto run = [&](const std::vector<const SamplingPlan*>& parts) {
+      std::mt19937 rng(5);
+      std::normal_distribution<float> normal;
+      SamplerCallbacks io{toy_denoiser(), [&](std::span<float> noise) {
+                            for (float& v : noise) v = normal(rng);
+                          }};
+      std::vector<float> x(8);
+      for (float& v : x) v = normal(rng) * plan.initial_noise_scale;
+      for (const SamplingPlan* part : parts) sample(*part, x, io);
+      return x;
+    };
+    const SamplingPlan head = plan_head(plan, kSplit);
+    const std::vector<float> whole = run({&plan});
+    const std::vector<float> resumed = run({&head, &tail});
+    // DPM++(2M) restarts first order, as diffusers' multistep schedulers do mid-plan; every
+    // other sampler carries no state from step to step.
+    if (sampler == Sampler::dpmpp_2m)
+      EXPECT_NE(resumed, whole);
+    else
+      EXPECT_EQ(resumed, whole);
+  }
+}
+
+TEST(SamplerTest, StrengthTakesDiffusersStepCount) {
+  EXPECT_EQ(strength_steps(4, 0.6), 2);  // floor(2.4)
+  EXPECT_EQ(strength_steps(4, 0.75), 3);
+  EXPECT_EQ(strength_steps(10, 0.7), 7);  // 10 * 0.7 is 7.000000000000001 in double
+  EXPECT_EQ(strength_steps(20, 1.0), 20);
+  EXPECT_THROW(strength_steps(4, 0.2), Error);  // floor(0.8) = 0 steps
+  EXPECT_THROW(strength_steps(4, 1.5), Error);
+  EXPECT_THROW(strength_steps(4, -0.1), Error);
+  EXPECT_THROW(strength_steps(4, NAN), Error);
+  const SamplingPlan plan =
+      plan_sampling(Sampler::euler, Schedule::discrete, DiscreteSchedule::scaled_linear(), 4);
+  EXPECT_THROW(plan_from_step(plan, 4), Error);
+  EXPECT_THROW(plan_from_step(plan, -1), Error);
+  EXPECT_EQ(plan_from_step(plan, 0).sigmas, plan.sigmas);
+}
+
 TEST(DenoiserTest, MatchesKDiffusionCompVisWrappers) {
   const double a = sampler_fixtures()["toy"]["wrap_a"].get<double>();
   const double b = sampler_fixtures()["toy"]["wrap_b"].get<double>();

@@ -131,7 +131,7 @@ def load_tiny(arch, checkpoint_path):
         else:
             state = sfu.convert_ldm_clip_checkpoint(checkpoint, remove_prefix=prefix)
             state.pop("text_model.embeddings.position_ids", None)
-        if isinstance(model, CLIPTextModel):
+        if not any(k.startswith("text_model.") for k in model.state_dict()):
             # transformers 5's CLIPTextModel holds the text tower directly, without text_model.
             state = {k.removeprefix("text_model."): v for k, v in state.items()}
         strict_load(model, state, f"{arch} {name} ({prefix})")

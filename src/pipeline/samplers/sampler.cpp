@@ -31,8 +31,16 @@ std::vector<float> timestep_sigmas(const DiscreteSchedule& model, const std::vec
   return sigmas;
 }
 
-float variance_preserving_scale(float sigma) {
-  return std::sqrt(sigma * sigma + 1.0f);
+// See SamplingPlan::initial_noise_scale.
+float initial_noise_scale(Sampler sampler, float first_sigma) {
+  const bool variance_preserving = sampler == Sampler::lcm || sampler == Sampler::ddim_trailing;
+  return variance_preserving ? std::sqrt(first_sigma * first_sigma + 1.0f) : first_sigma;
+}
+
+template <typename T>
+std::vector<T> drop_front(const std::vector<T>& values, int count) {
+  if (values.empty()) return values;
+  return {values.begin() + count, values.end()};
 }
 
 }  // namespace
@@ -52,7 +60,7 @@ SamplingPlan plan_sampling(Sampler sampler, Schedule schedule, const DiscreteSch
     case Sampler::lcm:
       plan.timesteps = lcm_timesteps(model.timesteps(), steps);
       plan.sigmas = timestep_sigmas(model, plan.timesteps);
-      plan.initial_noise_scale = variance_preserving_scale(plan.sigmas.front());
+      plan.initial_noise_scale = initial_noise_scale(sampler, plan.sigmas.front());
       return plan;
     case Sampler::ddim_trailing: {
       const std::vector<int> timesteps = ddim_trailing_timesteps(model.timesteps(), steps);
@@ -62,7 +70,7 @@ SamplingPlan plan_sampling(Sampler sampler, Schedule schedule, const DiscreteSch
         plan.landing_sigmas.push_back(static_cast<float>(model.sigma(std::max(t - stride, 0))));
       }
       plan.sigmas = timestep_sigmas(model, timesteps);
-      plan.initial_noise_scale = variance_preserving_scale(plan.sigmas.front());
+      plan.initial_noise_scale = initial_noise_scale(sampler, plan.sigmas.front());
       return plan;
     }
     case Sampler::euler:
@@ -72,10 +80,31 @@ SamplingPlan plan_sampling(Sampler sampler, Schedule schedule, const DiscreteSch
     case Sampler::dpmpp_2m:
     case Sampler::dpmpp_2s_a:
       plan.sigmas = make_sigmas(schedule, model, steps);
-      plan.initial_noise_scale = plan.sigmas.front();
+      plan.initial_noise_scale = initial_noise_scale(sampler, plan.sigmas.front());
       return plan;
   }
   fail("invalid sampler {}", static_cast<int>(sampler));
+}
+
+int strength_steps(int steps, double strength) {
+  if (!(strength >= 0 && strength <= 1)) fail("strength {} is not in [0, 1]", strength);
+  const int run = static_cast<int>(std::floor(steps * strength));  // at most steps
+  if (run < 1) {
+    fail(
+        "strength {} of {} steps leaves no step to run (it runs floor(steps * strength)); "
+        "raise --strength or --steps",
+        strength, steps);
+  }
+  return run;
+}
+
+SamplingPlan plan_from_step(const SamplingPlan& plan, int first) {
+  const int steps = static_cast<int>(plan.sigmas.size()) - 1;
+  if (first < 0 || first >= steps) fail("cannot start a plan of {} steps at step {}", steps, first);
+  SamplingPlan tail{plan.sampler, drop_front(plan.sigmas, first),
+                    drop_front(plan.landing_sigmas, first), drop_front(plan.timesteps, first), 0};
+  tail.initial_noise_scale = initial_noise_scale(plan.sampler, tail.sigmas.front());
+  return tail;
 }
 
 void sample(const SamplingPlan& plan, std::span<float> x, const SamplerCallbacks& io) {

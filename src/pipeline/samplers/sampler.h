@@ -33,6 +33,17 @@ struct SamplingPlan {
 SamplingPlan plan_sampling(Sampler sampler, Schedule schedule, const DiscreteSchedule& model,
                            int steps);
 
+// Image to image runs the tail of the plan for the full step count, as diffusers' pipelines
+// (get_timesteps) and k-diffusion's img2img do: the last min(floor(steps · strength), steps)
+// steps. strength must be in [0, 1] and leave at least one step; otherwise an ebb::Error.
+int strength_steps(int steps, double strength);
+
+// The plan from step `first` on: its noise levels, landings and timesteps, so every sampler
+// starts mid-plan exactly as it would have continued (multistep samplers start afresh, first
+// order, as diffusers' do). initial_noise_scale follows the new first sigma. first must leave
+// at least one step.
+SamplingPlan plan_from_step(const SamplingPlan& plan, int first);
+
 // Runs the plan's sampler on x in place.
 void sample(const SamplingPlan& plan, std::span<float> x, const SamplerCallbacks& io);
 
