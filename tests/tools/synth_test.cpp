@@ -10,11 +10,13 @@
 #include <random>
 
 #include "core/error.h"
+#include "io/model_source.h"
 #include "support/temp_dir.h"
 #include "synth/synth_fill.h"
 #include "synth/synth_writer.h"
 #include "tensor/dequantize.h"
 #include "tensor/float_convert.h"
+#include "tensor/shape.h"
 
 namespace ebb::synth {
 namespace {
@@ -446,6 +448,43 @@ TEST_F(SynthFilesTest, GgufHoldsQuantizedUNetMatrices) {
   uint64_t tensors;
   std::memcpy(&tensors, bytes.data() + 8, 8);
   EXPECT_EQ(tensors, 447u);
+}
+
+TEST_F(SynthFilesTest, GgufHoldsTheFloatFilesValuesConvertedOrQuantized) {
+  SynthOptions float_file = tiny(Arch::Sd1, "unet.safetensors");
+  float_file.components = {"unet"};
+  write_synthetic(float_file);
+  SynthOptions gguf = float_file;
+  gguf.output = path("unet.gguf");
+  gguf.format = Format::Gguf;
+  gguf.quant = DType::Q8_0;
+  write_synthetic(gguf);
+  const ModelSource original = ModelSource::open({.diffusion_model = float_file.output});
+  const ModelSource converted = ModelSource::open({.diffusion_model = gguf.output});
+  std::map<DType, int> seen;
+  for (const IndexedTensor& t : converted.tensors()) {
+    const IndexedTensor* o = original.find("diffusion_model", t.info.name);
+    ASSERT_NE(o, nullptr) << t.info.name;
+    const auto values = [](const ModelSource& source, const IndexedTensor& x) {
+      std::vector<float> v(static_cast<size_t>(shape_numel(x.info.shape)));
+      dequantize_to_f32(x.info.dtype, source.bytes(x).data(), v.data(), v.size());
+      return v;
+    };
+    const std::vector<float> q = values(converted, t), f = values(original, *o);
+    ++seen[t.info.dtype];
+    if (t.info.dtype != DType::Q8_0) {
+      EXPECT_EQ(q, f) << t.info.name;
+      continue;
+    }
+    for (size_t b = 0; b < f.size(); b += 32) {
+      float amax = 0;
+      for (size_t j = b; j < b + 32; ++j) amax = std::max(amax, std::fabs(f[j]));
+      for (size_t j = b; j < b + 32; ++j) ASSERT_LE(std::fabs(q[j] - f[j]), amax / 127) << j;
+    }
+  }
+  EXPECT_GT(seen[DType::Q8_0], 0);
+  EXPECT_GT(seen[DType::F32], 0);
+  EXPECT_GT(seen[DType::F16], 0);
 }
 
 TEST_F(SynthFilesTest, InvalidOptionCombinationsAreRejected) {

@@ -48,7 +48,9 @@ Layouts:
              one component selected, just that model's folder. Tokenizer folders are not
              written (model_index.json still names them).
 GGUF (--format gguf): original names; --quant applies to UNet weight matrices whose rows are
-whole blocks; other tensors of 2+ dimensions use --dtype, 1-D ones F32.)";
+whole blocks; other tensors of 2+ dimensions use --dtype, 1-D ones F32. Q8_0 and Q4_K blocks
+quantize the values the --dtype file holds (the same model, quantized); other block types are
+random blocks.)";
 
 }  // namespace
 

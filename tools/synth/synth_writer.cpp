@@ -1,5 +1,6 @@
 #include "synth/synth_writer.h"
 
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +10,8 @@
 #include "io/safetensors_writer.h"
 #include "synth/diffusers_configs.h"
 #include "synth/synth_fill.h"
+#include "tensor/dequantize.h"
+#include "tensor/quantize.h"
 
 namespace ebb::synth {
 namespace {
@@ -41,7 +44,33 @@ uint64_t name_key(const std::string& name) {
   return hash;
 }
 
-TensorToWrite make_tensor(const SynthTensor& t, std::string name, DType dtype,
+// A tensor stored as another type than the float file's (`float_type`): GGUF's F32 vectors and
+// the blocks quantize_from_f32 can write hold the float file's values, converted or quantized,
+// so a GGUF file and its float original describe the same model.
+bool converts(DType dtype, DType float_type) {
+  return dtype != float_type && (dtype == DType::F32 || can_quantize(dtype));
+}
+
+decltype(TensorToWrite::fill) converted_fill(DType dtype, DType float_type, uint64_t seed,
+                                             uint64_t key, uint64_t source_offset,
+                                             ValueRange range) {
+  const DTypeInfo& info = dtype_info(dtype);
+  const uint64_t float_bytes = dtype_info(float_type).block_bytes;
+  return [=](std::span<std::byte> dst, uint64_t offset) {
+    const uint64_t elems = dst.size() / info.block_bytes * info.block_elems;
+    const uint64_t first = offset / info.block_bytes * info.block_elems;
+    std::vector<std::byte> drawn(elems * float_bytes);
+    synth_fill(float_type, drawn, seed, key, (source_offset + first) * float_bytes, range);
+    std::vector<float> values(elems);
+    dequantize_to_f32(float_type, drawn.data(), values.data(), elems);
+    if (dtype == DType::F32)
+      std::memcpy(dst.data(), values.data(), dst.size());
+    else
+      quantize_from_f32(dtype, values.data(), dst.data(), elems);
+  };
+}
+
+TensorToWrite make_tensor(const SynthTensor& t, std::string name, DType dtype, DType float_type,
                           std::vector<int64_t> shape, uint64_t seed) {
   TensorToWrite out{std::move(name), dtype, std::move(shape), {}};
   if (t.init == Init::PositionIds) {
@@ -55,6 +84,10 @@ TensorToWrite make_tensor(const SynthTensor& t, std::string name, DType dtype,
   if (!t.transposed) {
     if (t.source_offset != 0 && dtype_info(dtype).quantized)
       fail("tensor {}: a slice of another tensor cannot be quantized", out.name);
+    if (converts(dtype, float_type)) {
+      out.fill = converted_fill(dtype, float_type, seed, key, t.source_offset, range);
+      return out;
+    }
     const uint64_t base = t.source_offset * elem;
     out.fill = [=](std::span<std::byte> dst, uint64_t offset) {
       synth_fill(dtype, dst, seed, key, base + offset, range);
@@ -145,9 +178,10 @@ WrittenFile write_single_file(const std::vector<const SynthComponent*>& componen
       if (o.format == Format::Gguf) {
         // ggml tensors have at least one dimension.
         std::vector<int64_t> shape = t.shape.empty() ? std::vector<int64_t>{1} : t.shape;
-        tensors.push_back(make_tensor(t, std::move(name), gguf_type(*c, t, o), shape, o.seed));
+        tensors.push_back(
+            make_tensor(t, std::move(name), gguf_type(*c, t, o), o.dtype, shape, o.seed));
       } else {
-        tensors.push_back(make_tensor(t, std::move(name), o.dtype, t.shape, o.seed));
+        tensors.push_back(make_tensor(t, std::move(name), o.dtype, o.dtype, t.shape, o.seed));
       }
     }
   }
@@ -187,7 +221,7 @@ void write_diffusers_model(const SynthComponent& c, const fs::path& dir, const S
   std::vector<TensorToWrite> tensors;
   uint64_t total = 0;
   for (const SynthTensor& t : c.diffusers_tensors) {
-    tensors.push_back(make_tensor(t, t.name, o.dtype, t.shape, o.seed));
+    tensors.push_back(make_tensor(t, t.name, o.dtype, o.dtype, t.shape, o.seed));
     total += tensor_nbytes(tensors.back());
   }
   auto shards = split_into_shards(std::move(tensors), o.shard_bytes);
