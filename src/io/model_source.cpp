@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "core/error.h"
+#include "io/diffusers_names.h"
 #include "io/gguf.h"
 #include "io/page_cache.h"
 #include "io/safetensors.h"
@@ -215,6 +216,7 @@ struct ModelSource::Builder {
   void add_diffusers_folder(const fs::path& dir);
   void add_diffusers_component(const fs::path& sub, std::string_view component);
   void assign_namings();
+  void rename_diffusers_components();
   void detect();
   void sort_components();
 };
@@ -364,8 +366,35 @@ void ModelSource::Builder::assign_namings() {
   }
 }
 
+// A diffusers-named UNet or VAE takes its single-file names here (io/diffusers_names.h), so
+// every consumer sees one naming. Flux/SD3 transformers keep theirs: no table maps them.
+void ModelSource::Builder::rename_diffusers_components() {
+  for (Component& c : out.components_) {
+    if (c.naming != Naming::Diffusers || (c.name != kDiffusion && c.name != kVae)) continue;
+    std::vector<TensorInfo*> infos;
+    for (uint32_t ti : c.tensors) infos.push_back(&out.tensors_[ti].info);
+    const bool unet = std::any_of(infos.begin(), infos.end(), [](const TensorInfo* t) {
+      return starts_with(t->name, "down_blocks.");
+    });
+    if (c.name == kDiffusion && !unet) continue;
+    for (const TensorInfo* t : infos) out.by_key_.erase(fmt::format("{}\n{}", c.name, t->name));
+    rename_diffusers_tensors(c.name == kVae ? DiffusersModel::Vae : DiffusersModel::UNet, infos,
+                             out.files_[out.tensors_[c.tensors.front()].file].path);
+    for (uint32_t ti : c.tensors) {
+      const auto [it, inserted] =
+          out.by_key_.emplace(fmt::format("{}\n{}", c.name, out.tensors_[ti].info.name), ti);
+      if (!inserted)
+        fail("{}: diffusers tensors {} and {} both map to {}",
+             out.files_[out.tensors_[ti].file].path, out.tensors_[it->second].original_name,
+             out.tensors_[ti].original_name, out.tensors_[ti].info.name);
+    }
+    c.naming = Naming::Original;
+  }
+}
+
 void ModelSource::Builder::detect() {
   assign_namings();
+  rename_diffusers_components();
   const Component* dm = out.component(kDiffusion);
   if (!dm) {
     out.architecture_ = {Architecture::Unknown, "no diffusion model tensors"};

@@ -38,6 +38,15 @@ ClipTextLayout open_clip_text_layout() {
 
 ClipTextTransformer make_open_clip_text_encoder(WeightStore& store, std::string component,
                                                 int64_t heads) {
+  // diffusers saves OpenCLIP towers as transformers' CLIPTextModel: q/k/v split, the
+  // projection transposed (and SD 2.x's last layer dropped), which no renaming undoes.
+  const Component* c = store.source().component(component);
+  if (c && c->naming == Naming::Diffusers)
+    fail(
+        "{}: OpenCLIP text encoders in transformers' layout (a diffusers text_encoder folder) "
+        "are not supported yet; use a single-file checkpoint (or --clip_g with the original "
+        "OpenCLIP weights)",
+        component);
   return ClipTextTransformer(store, std::move(component), open_clip_text_layout(), heads);
 }
 

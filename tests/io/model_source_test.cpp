@@ -176,7 +176,11 @@ TEST_F(DiffusersFolder, ShardedUnetAndRolesByArchitecture) {
   for (const Component& c : src.components()) names.push_back(c.name);
   EXPECT_EQ(names, (std::vector<std::string>{"clip_l", "diffusion_model", "vae"}));
   EXPECT_EQ(src.component("diffusion_model")->tensors.size(), 2u);
-  EXPECT_EQ(src.component("diffusion_model")->naming, Naming::Diffusers);
+  // The diffusers names are mapped to the single-file ones (io/diffusers_names.h).
+  EXPECT_EQ(src.component("diffusion_model")->naming, Naming::Original);
+  ASSERT_NE(src.find("diffusion_model", "input_blocks.1.1.proj_in.weight"), nullptr);
+  EXPECT_EQ(src.find("diffusion_model", "input_blocks.1.1.proj_in.weight")->original_name,
+            "down_blocks.0.attentions.0.proj_in.weight");
   EXPECT_EQ(src.files().size(), 4u);
 }
 
