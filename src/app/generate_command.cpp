@@ -170,7 +170,8 @@ void run_generate(GenerateArgs a) {
 
 void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
-  auto* cmd = app.add_subcommand("generate", "Text to image (SD 1.x/2.x/XL), written as PNG");
+  auto* cmd = app.add_subcommand("generate",
+                                 "Text to image or image to image (SD 1.x/2.x/XL), written as PNG");
   cmd->add_option("-m,--model", args->paths.model, "Model file or diffusers folder");
   add_model_flags(*cmd, args->paths);
   cmd->add_option("-p,--prompt", args->prompt, "Prompt (A1111 emphasis syntax)");

@@ -87,13 +87,16 @@ TEST(Img2ImgTest, EveryRunMatchesDiffusersPipeline) {
         decode_latent(sd.backend, sd.checkpoint.store, sd.spec, latent, std::nullopt);
     refs.expect_close(name + ".image", sd_test::host_values(sd.backend, decoded));
 
-    // diffusers' Euler schedulers walk the same noise levels as k-diffusion's "discrete".
-    const SamplingPlan plan = plan_sampling(options.sampler, options.schedule,
-                                            DiscreteSchedule::scaled_linear(), options.steps);
-    const std::vector<float> sigmas = refs.values<float>(name + ".sigmas");
-    ASSERT_EQ(sigmas.size(), plan.sigmas.size());
-    for (size_t i = 0; i < sigmas.size(); ++i)
-      EXPECT_NEAR(plan.sigmas[i], sigmas[i], 1e-5 * sigmas[i]) << i;
+    // The plan walks the noise levels of the timesteps diffusers' scheduler planned.
+    const DiscreteSchedule schedule = DiscreteSchedule::scaled_linear();
+    const SamplingPlan plan =
+        plan_sampling(options.sampler, options.schedule, schedule, options.steps);
+    const std::vector<float> timesteps = refs.values<float>(name + ".timesteps");
+    ASSERT_EQ(timesteps.size() + 1, plan.sigmas.size());
+    for (size_t i = 0; i < timesteps.size(); ++i) {
+      const double sigma = schedule.sigma(static_cast<int>(timesteps[i]));
+      EXPECT_NEAR(plan.sigmas[i], sigma, 1e-5 * sigma) << i;
+    }
   }
 }
 

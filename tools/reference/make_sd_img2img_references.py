@@ -32,7 +32,7 @@ import diffusers
 import PIL.Image
 import torch
 import transformers
-from diffusers import (EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+from diffusers import (DDIMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        StableDiffusionImg2ImgPipeline)
 from diffusers.models.autoencoders import vae as diffusers_vae
 from diffusers.pipelines.stable_diffusion import pipeline_stable_diffusion_img2img as img2img_module
@@ -53,9 +53,12 @@ STEPS = 4
 SEED = 42
 IMAGE_SIZE = 16  # pixels; the tiny VAE downscales by 2, so an 8x8 latent
 IMAGE_SEED = 2001
-# (run name, Ebb sampler, diffusers scheduler class, strength): 4 * 0.6 -> 2 steps, 4 * 0.75 -> 3.
+# (run name, Ebb sampler, diffusers scheduler class, strength): 4 * 0.6 -> 2 steps, 4 * 0.75 -> 3,
+# 4 * 0.5 -> 2. DDIM (trailing, as the txt2img references) is a sampler in the
+# variance-preserving scale, whose noise diffusers adds as sqrt(a) x0 + sqrt(1 - a) noise.
 RUNS = [("euler_s0.6", "euler", EulerDiscreteScheduler, 0.6),
-        ("euler_a_s0.75", "euler_a", EulerAncestralDiscreteScheduler, 0.75)]
+        ("euler_a_s0.75", "euler_a", EulerAncestralDiscreteScheduler, 0.75),
+        ("ddim_trailing_s0.5", "ddim_trailing", DDIMScheduler, 0.5)]
 
 
 def float32_randn(shape, generator=None, device=None, dtype=None, layout=None):
@@ -84,9 +87,19 @@ def tokenizer():
                              model_max_length=77)
 
 
-def pipeline(modules, scheduler_class, dtype):
+def make_scheduler(scheduler_class, dtype):
+    """The Euler schedulers compute their sigmas from alphas_cumprod in float64 numpy; DDIM
+    steps with alphas_cumprod in the compute type, as sd_tiny_txt2img.py sets it up."""
+    if scheduler_class is DDIMScheduler:
+        return t2i.diffusers_scheduler("ddim_trailing", models.PREDICTION[ARCH],
+                                       t2i.ldm_alphas_cumprod(), dtype)
     scheduler = scheduler_class(**models.SCHEDULE, prediction_type=models.PREDICTION[ARCH])
     scheduler.alphas_cumprod = t2i.ldm_alphas_cumprod()
+    return scheduler
+
+
+def pipeline(modules, scheduler_class, dtype):
+    scheduler = make_scheduler(scheduler_class, dtype)
     pipe = StableDiffusionImg2ImgPipeline(
         vae=modules["vae"], text_encoder=modules["clip_l"], tokenizer=tokenizer(),
         unet=modules["unet"], scheduler=scheduler, safety_checker=None, feature_extractor=None,
@@ -114,7 +127,7 @@ def run(modules, image, scheduler_class, strength, dtype):
                       ).images
         decoded = pipe.vae.decode(latent / pipe.vae.config.scaling_factor).sample
     return {"start": starts[0], "latent": latent, "image": decoded,
-            "sigmas": pipe.scheduler.sigmas.to(torch.float32)}
+            "timesteps": pipe.scheduler.timesteps.to(torch.float32)}
 
 
 def significant(value):
@@ -123,11 +136,12 @@ def significant(value):
 
 MEANINGS = {
     "start": "the latent the sampler starts from: scaling_factor * latent_dist.sample() of the "
-             "init image, plus the second draw times the start sigma (scheduler.add_noise)",
+             "init image, noised with the second draw by scheduler.add_noise at the start "
+             "timestep (Euler: x0 + sigma * noise; DDIM: in the variance-preserving scale)",
     "latent": "the final latent (output_type='latent'), in the sampler's scale",
     "image": "vae.decode(latent / scaling_factor), unclamped",
-    "sigmas": "the scheduler's full plan of noise levels for STEPS steps (float32), ending in 0; "
-              "the run starts at index STEPS - int(STEPS * strength)",
+    "timesteps": "the scheduler's full plan of model timesteps for STEPS steps (float32); the "
+                 "run starts at index STEPS - int(STEPS * strength)",
 }
 
 
@@ -163,7 +177,7 @@ def main():
                             "max_abs": significant(tensor.abs().max()),
                             "f64_max_abs_diff": significant(
                                 (tensor.double() - exact[kind]).abs().max())}
-        print(f"{name}: start sigma {result['sigmas'][STEPS - int(STEPS * strength)]:.4f}")
+        print(f"{name}: starts at timestep {result['timesteps'][STEPS - int(STEPS * strength)]}")
 
     references = f"{ARCH}-tiny-img2img-references.safetensors"
     save_file(tensors, str(out_dir / references))
