@@ -13,16 +13,11 @@ namespace ebb {
 namespace {
 
 Tensor from_host(Backend& backend, const Shape& shape, std::span<const float> values) {
-  Tensor t = backend.empty(shape);
-  backend.write(t, values.data(), values.size_bytes());
-  return t;
+  return backend.from_floats(shape, values, "txt2img");
 }
 
 std::vector<float> to_host(Backend& backend, const Tensor& t) {
-  const Tensor dense = backend.contiguous(t);
-  std::vector<float> out(static_cast<size_t>(dense.numel()));
-  backend.read(dense, out.data(), out.size() * sizeof(float));
-  return out;
+  return backend.to_floats(t);
 }
 
 void check_size(const char* what, int pixels, const DiffusionModelSpec& spec) {
