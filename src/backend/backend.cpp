@@ -136,6 +136,11 @@ Tensor Backend::from_floats(const Shape& shape, std::span<const float> values,
   return t;
 }
 
+Tensor Backend::import_from(Backend& source, const Tensor& t) {
+  if (!t.defined() || (t.device() == device() && t.dtype() == activation_dtype_)) return t;
+  return from_floats(t.shape(), source.to_floats(t), "import");
+}
+
 std::vector<float> Backend::to_floats(const Tensor& t) {
   const Tensor dense = t.is_contiguous() ? t : contiguous(t);
   std::vector<float> values(static_cast<size_t>(dense.numel()));

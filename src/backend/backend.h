@@ -77,6 +77,9 @@ class Backend {
   Tensor from_floats(const Shape& shape, std::span<const float> values,
                      std::string_view op = "from_floats");
   std::vector<float> to_floats(const Tensor& t);
+  // A tensor of `source` (another device, or another activation dtype) as this backend's
+  // activation; `t` itself when it already is one. Crosses devices through host memory.
+  Tensor import_from(Backend& source, const Tensor& t);
 
   // --- ops ---
   // x [..., in], w [out, in] (PyTorch's layout), b [out] or none -> [..., out].

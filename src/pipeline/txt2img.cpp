@@ -69,10 +69,15 @@ Tensor txt2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
   const SamplingPlan plan =
       plan_sampling(options.sampler, options.schedule, schedule, options.steps);
 
-  const TextConditioning cond = text.encode(backend, options.prompt);
+  Backend& text_backend = options.text_backend ? *options.text_backend : backend;
+  const auto encode = [&](const std::string& prompt) {
+    const TextConditioning c = text.encode(text_backend, prompt);
+    return TextConditioning{backend.import_from(text_backend, c.context),
+                            backend.import_from(text_backend, c.pooled)};
+  };
+  const TextConditioning cond = encode(options.prompt);
   const bool guided = options.cfg_scale != 1.0f;
-  const TextConditioning uncond =
-      guided ? text.encode(backend, options.negative_prompt) : TextConditioning{};
+  const TextConditioning uncond = guided ? encode(options.negative_prompt) : TextConditioning{};
   // One batch-2 UNet call when both prompts span the same number of token windows.
   const bool batched = guided && cond.context.shape() == uncond.context.shape();
   const UNetCondition cond_only = stacked_condition(backend, spec, {&cond}, options);

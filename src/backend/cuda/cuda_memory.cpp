@@ -1,4 +1,4 @@
-#include <cuda_runtime.h>
+#include <cuda_runtime_api.h>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_memory.h"
