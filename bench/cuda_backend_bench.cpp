@@ -23,6 +23,7 @@ int main() {
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <random>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
@@ -58,11 +59,15 @@ double median_seconds(cudaStream_t stream, int reps, const std::function<void()>
   return times[times.size() / 2];
 }
 
-// A device tensor filled with one small repeated value (speed does not depend on the values).
+// A device tensor of random values in [-1, 1]: constant data would draw less power and let the
+// GPU clock higher than real weights do.
 Tensor filled(CudaBackend& gpu, const Shape& shape, DType t, MemoryTag tag) {
   Tensor x = gpu.empty(shape, t, tag, "bench");
-  std::vector<std::byte> bytes(x.nbytes(), std::byte{0x3C});
-  gpu.write(x, bytes.data(), bytes.size());
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(x.numel()));
+  for (float& v : values) v = dist(rng);
+  gpu.write_floats(x, values);
   return x;
 }
 

@@ -12,57 +12,16 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
-#include "models/sd_text_references.h"
-#include "support/sd_unet_config.h"
+#include "support/sd_tiny_pipeline.h"
 
 namespace ebb {
 namespace {
 
-using sd_test::sd_arch;
+using sd_test::recorded_options;
 using sd_test::sd_manifest;
-
-const ClipTokenizer& tokenizer() {
-  static const ClipTokenizer instance(std::filesystem::path(EBB_TEST_DATA_DIR) /
-                                      "../../assets/vocab/clip/bpe_simple_vocab_16e6.txt.gz");
-  return instance;
-}
-
-// The tiny models' settings come from the manifest, not from the released models' configs.
-DiffusionModelSpec tiny_spec(const std::string& arch, const ModelSource& source) {
-  const nlohmann::json& a = sd_arch(arch);
-  DiffusionModelSpec spec;
-  spec.arch = source.architecture().arch;
-  spec.unet = sd_test::config_from_diffusers(a.at("configs").at("unet"));
-  spec.vae = vae_config(source, spec.arch);
-  spec.prediction = a.at("prediction") == "v_prediction" ? Prediction::v : Prediction::epsilon;
-  spec.vae_scaling_factor = a.at("vae_scaling_factor").get<float>();
-  return spec;
-}
-
-TextConditioningOptions tiny_text_options(const std::string& arch) {
-  TextConditioningOptions options;
-  const nlohmann::json& configs = sd_arch(arch).at("configs");
-  if (configs.contains("clip_l")) options.clip_l_heads = sd_test::sd_encoder_heads(arch, "clip_l");
-  for (const char* name : {"open_clip_h", "open_clip_g"})
-    if (configs.contains(name)) options.open_clip_heads = sd_test::sd_encoder_heads(arch, name);
-  return options;
-}
-
-Txt2ImgOptions recorded_options(const nlohmann::json& run, const DiffusionModelSpec& spec) {
-  const nlohmann::json& t = sd_manifest().at("txt2img");
-  Txt2ImgOptions o;
-  o.prompt = sd_manifest().at("prompts").at(t.at("prompt").get<int>());
-  o.negative_prompt = sd_manifest().at("prompts").at(t.at("negative_prompt").get<int>());
-  o.cfg_scale = t.at("cfg_scale");
-  o.steps = t.at("steps");
-  o.seed = t.at("seed");
-  const std::vector<int64_t> latent = t.at("latent_shape");
-  o.height = static_cast<int>(latent.at(2) * spec.vae.downscale());
-  o.width = static_cast<int>(latent.at(3) * spec.vae.downscale());
-  o.sampler = parse_sampler(run.at("sampler").get<std::string>());
-  o.schedule = parse_schedule(run.at("schedule").get<std::string>());
-  return o;
-}
+using sd_test::tiny_spec;
+using sd_test::tiny_text_options;
+using sd_test::tokenizer;
 
 class Txt2ImgReferenceTest : public ::testing::TestWithParam<std::string> {};
 

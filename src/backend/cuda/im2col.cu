@@ -1,6 +1,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/im2col.h"
 
@@ -9,19 +12,24 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// One thread per element of col, columns fastest so that writes coalesce.
+// One block row per patch row (channel, ky, kx), threads along the columns: the row's
+// coordinates are uniform across the block and both the reads (stride 1) and the writes
+// coalesce; index math stays 32-bit within a row.
 template <typename T>
-__global__ void im2col_kernel(const T* __restrict__ x, Im2colShape s, int64_t p0, int64_t count,
-                              int64_t total, T* __restrict__ col) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= total) return;
-  const int64_t row = i / count, p = p0 + i % count;
-  const int64_t kx = row % s.kernel_w, ky = row / s.kernel_w % s.kernel_h;
-  const int64_t c = row / (s.kernel_w * s.kernel_h);
-  const int64_t oy = p / s.out_w, ox = p % s.out_w;
-  const int64_t iy = oy * s.stride - s.pad_top + ky, ix = ox * s.stride - s.pad_left + kx;
-  const bool inside = iy >= 0 && iy < s.height && ix >= 0 && ix < s.width;
-  col[i] = inside ? x[(c * s.height + iy) * s.width + ix] : T(0.0f);
+__global__ void im2col_kernel(const T* __restrict__ x, Im2colShape s, int64_t p0, int count,
+                              int64_t rows, T* __restrict__ col) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int p = static_cast<int>(p0) + i;
+  const int oy = p / static_cast<int>(s.out_w), ox = p - oy * static_cast<int>(s.out_w);
+  for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
+    const int kx = static_cast<int>(row % s.kernel_w);
+    const int ky = static_cast<int>(row / s.kernel_w % s.kernel_h);
+    const int64_t c = row / (s.kernel_w * s.kernel_h);
+    const int iy = oy * s.stride - s.pad_top + ky, ix = ox * s.stride - s.pad_left + kx;
+    const bool inside = iy >= 0 && iy < s.height && ix >= 0 && ix < s.width;
+    col[row * count + i] = inside ? x[(c * s.height + iy) * s.width + ix] : T(0.0f);
+  }
 }
 
 template <typename T>
@@ -38,10 +46,15 @@ unsigned blocks_for(int64_t total) {
 template <typename T>
 void launch_im2col(const void* x, const Im2colShape& s, int64_t p0, int64_t count, void* col,
                    cudaStream_t stream) {
-  const int64_t total = s.channels * s.kernel_h * s.kernel_w * count;
-  if (total == 0) return;
-  im2col_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const T*>(x), s, p0,
-                                                                count, total, static_cast<T*>(col));
+  const int64_t rows = s.channels * s.kernel_h * s.kernel_w;
+  if (rows == 0 || count == 0) return;
+  if (count > INT32_MAX || s.out_h * s.out_w > INT32_MAX)
+    fail("im2col: {} columns of a {}x{} output are more than 32-bit indexing covers", count,
+         s.out_h, s.out_w);
+  const dim3 grid(blocks_for(count), static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+  im2col_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(x), s, p0,
+                                                   static_cast<int>(count), rows,
+                                                   static_cast<T*>(col));
   check_launch("im2col");
 }
 
