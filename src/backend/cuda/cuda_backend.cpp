@@ -363,34 +363,8 @@ void CudaBackend::copy_into(const Tensor& src, const Tensor& dst) {
   fail_unsupported("copy", {{"src", src}, {"dst", dst}});
 }
 
-void CudaBackend::group_norm_into(const Tensor& x, int64_t, const Tensor& gamma,
-                                  const Tensor& beta, float, const Tensor&) {
-  fail_unsupported("group_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}});
-}
-
-void CudaBackend::layer_norm_into(const Tensor& x, const Tensor& gamma, const Tensor& beta, float,
-                                  const Tensor&) {
-  fail_unsupported("layer_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}});
-}
-
-void CudaBackend::rms_norm_into(const Tensor& x, const Tensor& gamma, float, const Tensor&) {
-  fail_unsupported("rms_norm", {{"x", x}, {"gamma", gamma}});
-}
-
-void CudaBackend::binary_into(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor&) {
-  fail_unsupported(op == BinaryOp::Add ? "add" : "mul", {{"a", a}, {"b", b}});
-}
-
 void CudaBackend::upsample_nearest2x_into(const Tensor& x, const Tensor&) {
   fail_unsupported("upsample_nearest2x", {{"x", x}});
-}
-
-void CudaBackend::activation_into(Activation, const Tensor& x, const Tensor&) {
-  fail_unsupported("activation", {{"x", x}});
-}
-
-void CudaBackend::geglu_into(const Tensor& x, GeluApproximation, const Tensor&) {
-  fail_unsupported("geglu", {{"x", x}});
 }
 
 void CudaBackend::softmax_into(const Tensor& x, const Tensor&) {

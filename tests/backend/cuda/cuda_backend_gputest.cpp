@@ -221,6 +221,51 @@ TEST_P(CudaOps, CopiesOfViews) {
   expect_close(cs[1], gs[1], "split 1");
 }
 
+TEST_P(CudaOps, Norms) {
+  const auto [xc, xg] = both({2, 64, 9, 7}, 700);
+  const Tensor gamma = host({64}, 701), beta = host({64}, 702);
+  poison({2, 64, 9, 7});
+  expect_close(cpu.group_norm(xc, 32, gamma, beta, 1e-5f), gpu->group_norm(xg, 32, gamma, beta, 1e-5f),
+               "group_norm");
+  poison({2, 64, 9, 7});
+  expect_close(cpu.group_norm(xc, 8, {}, {}, 1e-6f), gpu->group_norm(xg, 8, {}, {}, 1e-6f),
+               "group_norm without affine");
+  const auto [rc, rg] = both({3, 77, 96}, 703);
+  const Tensor g96 = host({96}, 704), b96 = host({96}, 705);
+  poison({3, 77, 96});
+  expect_close(cpu.layer_norm(rc, g96, b96, 1e-5f), gpu->layer_norm(rg, g96, b96, 1e-5f),
+               "layer_norm");
+  poison({3, 77, 96});
+  expect_close(cpu.rms_norm(rc, g96, 1e-6f), gpu->rms_norm(rg, g96, 1e-6f), "rms_norm");
+}
+
+TEST_P(CudaOps, BroadcastingArithmetic) {
+  const auto [ac, ag] = both({2, 8, 5, 6}, 800);
+  const auto [bc, bg] = both({8, 1, 1}, 801);
+  const auto [sc, sg] = both({1}, 802);
+  poison({2, 8, 5, 6});
+  expect_close(cpu.add(ac, bc), gpu->add(ag, bg), "add per channel");
+  poison({2, 8, 5, 6});
+  expect_close(cpu.mul(ac, sc), gpu->mul(ag, sg), "mul by a scalar");
+  poison({2, 8, 6, 5});
+  const std::vector<int> swap{0, 1, 3, 2};
+  expect_close(cpu.add(ac.permuted(swap), ac.permuted(swap)),
+               gpu->add(ag.permuted(swap), ag.permuted(swap)), "add of strided views");
+}
+
+TEST_P(CudaOps, Activations) {
+  const auto [xc, xg] = both({4, 1000}, 900);
+  poison({4, 1000});
+  expect_close(cpu.silu(xc), gpu->silu(xg), "silu");
+  poison({4, 1000});
+  expect_close(cpu.gelu(xc), gpu->gelu(xg), "gelu");
+  poison({4, 1000});
+  expect_close(cpu.gelu(xc, GeluApproximation::Tanh), gpu->gelu(xg, GeluApproximation::Tanh),
+               "gelu tanh");
+  poison({4, 500});
+  expect_close(cpu.geglu(xc), gpu->geglu(xg), "geglu");
+}
+
 TEST_P(CudaOps, HostFloatsRoundTrip) {
   const std::vector<float> v = values(1000, 500);
   EXPECT_EQ(gpu->to_floats(gpu->from_floats({10, 100}, v)), v);
