@@ -409,8 +409,8 @@ std::pair<Tensor, Tensor> Backend::rope_tables(const Tensor& ids,
            fmt::join(axes_dim, ", "));
     pairs += d / 2;
   }
-  Tensor cos = output({ids.dim(0), pairs}, activation_dtype_, "rope_tables");
-  Tensor sin = output({ids.dim(0), pairs}, activation_dtype_, "rope_tables");
+  Tensor cos = output({ids.dim(0), pairs}, DType::F32, "rope_tables");
+  Tensor sin = output({ids.dim(0), pairs}, DType::F32, "rope_tables");
   rope_tables_into(ids, axes_dim, theta, cos, sin);
   return {cos, sin};
 }

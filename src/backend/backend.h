@@ -121,10 +121,11 @@ class Backend {
   // Rotary embedding of x [B, L, H·D] per head; cos and sin [L, D/2] (rope_tables).
   Tensor rope(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
               RopeLayout layout);
-  // Flux's position tables: ids [L, axes] -> cos, sin [L, Σ axes_dim / 2].
+  // Flux's position tables: ids [L, axes] -> cos, sin [L, Σ axes_dim / 2], F32 on every
+  // backend (positions beyond 2048 are not exact in f16); ids F32 too.
   std::pair<Tensor, Tensor> rope_tables(const Tensor& ids, const std::vector<int64_t>& axes_dim,
                                         double theta);
-  // Sinusoidal embedding of timesteps t [N] -> [N, dim].
+  // Sinusoidal embedding of timesteps t [N] (F32 on every backend) -> [N, dim].
   Tensor timestep_embedding(const Tensor& t, int64_t dim, const TimestepEmbeddingParams& params);
 
  protected:
