@@ -28,6 +28,7 @@ int main() {
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/im2col.h"
 #include "core/error.h"
 
 namespace {
@@ -88,9 +89,20 @@ void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
   const auto g = Conv2dGeometry::uniform(1, 1);
   const double s = median_seconds(gpu.stream(), 20, [&] { gpu.conv2d(x, w, b, g); });
   const double flops = 2.0 * channels * channels * 9 * size * size;
-  std::printf("f16 conv2d 3x3 %4lld->%-4lld @%4lld^2    %8.3f ms  %6.1f TFLOP/s\n",
+  // Its two halves alone: the patch gathering and the product over the gathered patches.
+  const int64_t k = channels * 9, pixels = size * size;
+  const Tensor columns = gpu.empty({k, pixels}, DType::F16, MemoryTag::Scratch, "bench");
+  cuda::Im2colShape shape{channels, size, size, 3, 3, size, size, 1, 1, 1};
+  const double gather = median_seconds(gpu.stream(), 20, [&] {
+    cuda::im2col(DType::F16, x.bytes(), shape, 0, pixels, columns.mutable_bytes(), gpu.stream());
+  });
+  const Tensor patches = columns.reshape({pixels, k});  // the bytes a GEMM reads; layout aside
+  const double product = median_seconds(gpu.stream(), 20, [&] { gpu.linear(patches, w.reshape({channels, k}), {}); });
+  std::printf("f16 conv2d 3x3 %4lld->%-4lld @%4lld^2    %8.3f ms  %6.1f TFLOP/s  (im2col %.3f ms, "
+              "GEMM of its size %.3f ms)\n",
               static_cast<long long>(channels), static_cast<long long>(channels),
-              static_cast<long long>(size), s * 1e3, flops / s / 1e12);
+              static_cast<long long>(size), s * 1e3, flops / s / 1e12, gather * 1e3,
+              product * 1e3);
 }
 
 // GB/s of `blocks` uploads of 256 MiB from `src` on the copy stream.

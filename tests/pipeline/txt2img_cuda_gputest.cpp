@@ -18,20 +18,14 @@ TEST(Txt2ImgCuda, NeedsCuda) {
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "backend/op_test_util.h"
 #include "support/cuda_test_support.h"
 #include "support/sd_tiny_pipeline.h"
 
 namespace ebb {
 namespace {
 
-double relative_error(const std::vector<float>& out, const std::vector<float>& ref) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    diff += (double(out[i]) - ref[i]) * (double(out[i]) - ref[i]);
-    norm += double(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff) / std::sqrt(norm);
-}
+using test::relative_error;
 
 struct Images {
   std::vector<float> latent, image;

@@ -26,12 +26,15 @@ TEST(CudaBackend, NeedsCuda) {
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/error.h"
+#include "backend/op_test_util.h"
 #include "support/cuda_test_support.h"
 #include "tensor/float_convert.h"
 #include "tensor/random_blocks.h"
 
 namespace ebb {
 namespace {
+
+using test::relative_error;
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -46,15 +49,6 @@ float round_to(DType t, float x) {
   if (t == DType::F16) return f16_to_f32(f32_to_f16(x));
   if (t == DType::BF16) return bf16_to_f32(f32_to_bf16(x));
   return x;
-}
-
-double relative_error(const std::vector<float>& out, const std::vector<float>& ref) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    diff += (double(out[i]) - ref[i]) * (double(out[i]) - ref[i]);
-    norm += double(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff) / std::sqrt(norm);
 }
 
 class CudaOps : public ::testing::TestWithParam<DType> {
@@ -264,6 +258,67 @@ TEST_P(CudaOps, Activations) {
                "gelu tanh");
   poison({4, 500});
   expect_close(cpu.geglu(xc), gpu->geglu(xg), "geglu");
+}
+
+TEST_P(CudaOps, SoftmaxUpsampleAndPermute) {
+  for (const Shape& shape : {Shape{4, 77}, Shape{3, 3000}}) {
+    const auto [xc, xg] = both(shape, 1000);
+    poison(shape);
+    expect_close(cpu.softmax(xc), gpu->softmax(xg), "softmax " + shape_str(shape));
+  }
+  const auto [xc, xg] = both({2, 3, 5, 6}, 1001);
+  poison({2, 3, 10, 12});
+  expect_close(cpu.upsample_nearest2x(xc), gpu->upsample_nearest2x(xg), "upsample");
+  poison({2, 5, 6, 3});
+  expect_close(cpu.permute(xc, {0, 2, 3, 1}), gpu->permute(xg, {0, 2, 3, 1}), "permute");
+}
+
+TEST_P(CudaOps, RopeAndTimestepEmbedding) {
+  const int64_t len = 10, heads = 4, head_dim = 16;
+  const auto [xc, xg] = both({2, len, heads * head_dim}, 1100);
+  const std::vector<float> cos = values(len * head_dim / 2, 1101),
+                           sin = values(len * head_dim / 2, 1102);
+  const auto f32_tensor = [](Backend& be, const Shape& shape, const std::vector<float>& v) {
+    const Tensor t = be.empty(shape, DType::F32, MemoryTag::Activations, "test");
+    be.write_floats(t, v);
+    return t;
+  };
+  for (RopeLayout layout : {RopeLayout::InterleavedPairs, RopeLayout::SplitHalves}) {
+    poison({2, len, heads * head_dim});
+    expect_close(cpu.rope(xc, heads, f32_tensor(cpu, {len, head_dim / 2}, cos),
+                          f32_tensor(cpu, {len, head_dim / 2}, sin), layout),
+                 gpu->rope(xg, heads, f32_tensor(*gpu, {len, head_dim / 2}, cos),
+                           f32_tensor(*gpu, {len, head_dim / 2}, sin), layout),
+                 "rope");
+  }
+  std::vector<float> ids;
+  for (int64_t i = 0; i < len; ++i) ids.insert(ids.end(), {0.0f, float(i / 4), float(i % 4)});
+  const std::vector<int64_t> axes{4, 6, 6};
+  const auto [cc, sc] = cpu.rope_tables(f32_tensor(cpu, {len, 3}, ids), axes, 10000.0);
+  const auto [cg, sg] = gpu->rope_tables(f32_tensor(*gpu, {len, 3}, ids), axes, 10000.0);
+  EXPECT_EQ(cg.dtype(), DType::F32);
+  EXPECT_LE(relative_error(gpu->to_floats(cg), cpu.to_floats(cc)), 1e-6);
+  EXPECT_LE(relative_error(gpu->to_floats(sg), cpu.to_floats(sc)), 1e-6);
+
+  const std::vector<float> steps{999.0f, 500.5f, 1.0f};
+  poison({3, 320});
+  expect_close(cpu.timestep_embedding(f32_tensor(cpu, {3}, steps), 320, cpu::sd_timestep_params()),
+               gpu->timestep_embedding(f32_tensor(*gpu, {3}, steps), 320,
+                                       cpu::sd_timestep_params()),
+               "timestep embedding");
+}
+
+TEST_P(CudaOps, MaskedAttention) {
+  const int64_t len = 77, heads = 4, width = 256;
+  const auto [qc, qg] = both({2, len, width}, 1200);
+  const auto [kc, kg] = both({2, len, width}, 1201);
+  const auto [vc, vg] = both({2, len, width}, 1202);
+  std::vector<float> causal(len * len, 0.0f);
+  for (int64_t i = 0; i < len; ++i)
+    for (int64_t j = i + 1; j < len; ++j) causal[i * len + j] = -std::numeric_limits<float>::infinity();
+  poison({2, len, width});
+  expect_close(cpu.attention(qc, kc, vc, heads, cpu.from_floats({len, len}, causal)),
+               gpu->attention(qg, kg, vg, heads, gpu->from_floats({len, len}, causal)), "causal");
 }
 
 TEST_P(CudaOps, HostFloatsRoundTrip) {
