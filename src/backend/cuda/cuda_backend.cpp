@@ -36,51 +36,6 @@ bool flash_operand(const Tensor& t) {
   return aligned_16(t.bytes()) && t.strides()[0] % 8 == 0 && t.strides()[1] % 8 == 0;
 }
 
-// A view whose elements form rows of `width` contiguous elements `pitch` elements apart.
-struct Rows {
-  int64_t count = 1, width = 1, pitch = 1;
-};
-
-// Collapses a view into rows when its inner `inner_dims` dimensions are dense and its outer
-// ones advance by one stride; nothing when it is not that regular (a permutation, a broadcast).
-std::optional<Rows> as_rows(const Tensor& t, int inner_dims) {
-  const int rank = t.rank();
-  Rows r;
-  int64_t expected = 1;
-  for (int d = rank - 1; d >= rank - inner_dims; --d) {
-    if (t.dim(d) != 1 && t.strides()[d] != expected) return std::nullopt;
-    expected *= t.dim(d);
-  }
-  r.width = expected;
-  r.pitch = expected;
-  bool first = true;
-  int64_t next = 0;
-  for (int d = rank - inner_dims - 1; d >= 0; --d) {
-    if (t.dim(d) == 1) continue;
-    if (first) {
-      r.pitch = t.strides()[d];
-      first = false;
-    } else if (t.strides()[d] != next) {
-      return std::nullopt;
-    }
-    r.count *= t.dim(d);
-    next = t.strides()[d] * t.dim(d);
-  }
-  if (r.count > 1 && r.pitch < r.width) return std::nullopt;
-  return r;
-}
-
-// The number of trailing dimensions of `t` that are dense.
-int dense_suffix(const Tensor& t) {
-  int64_t expected = 1;
-  int dims = 0;
-  for (int d = t.rank() - 1; d >= 0; --d, ++dims) {
-    if (t.dim(d) != 1 && t.strides()[d] != expected) break;
-    expected *= t.dim(d);
-  }
-  return dims;
-}
-
 }  // namespace
 
 void require_cuda_device(int index) {
@@ -346,44 +301,6 @@ void CudaBackend::attention_with_scores(const Tensor& q, const Tensor& k, const 
     o.stride_d = d;
     gemm_->run(o, stream_);
   }
-}
-
-void CudaBackend::copy_into(const Tensor& src, const Tensor& dst) {
-  CudaDeviceScope scope(device_index());
-  const uint64_t esize = dtype_info(src.dtype()).block_bytes;
-  const int inner = std::min(dense_suffix(src), dense_suffix(dst));
-  const std::optional<Rows> from = as_rows(src, inner), to = as_rows(dst, inner);
-  if (from && to && from->count == to->count) {
-    cuda::check(cudaMemcpy2DAsync(dst.mutable_bytes(), to->pitch * esize, src.bytes(),
-                                  from->pitch * esize, from->width * esize, from->count,
-                                  cudaMemcpyDeviceToDevice, stream_),
-                "cudaMemcpy2DAsync");
-    return;
-  }
-  fail_unsupported("copy", {{"src", src}, {"dst", dst}});
-}
-
-void CudaBackend::upsample_nearest2x_into(const Tensor& x, const Tensor&) {
-  fail_unsupported("upsample_nearest2x", {{"x", x}});
-}
-
-void CudaBackend::softmax_into(const Tensor& x, const Tensor&) {
-  fail_unsupported("softmax", {{"x", x}});
-}
-
-void CudaBackend::rope_into(const Tensor& x, int64_t, const Tensor& cos, const Tensor& sin,
-                            RopeLayout, const Tensor&) {
-  fail_unsupported("rope", {{"x", x}, {"cos", cos}, {"sin", sin}});
-}
-
-void CudaBackend::rope_tables_into(const Tensor& ids, const std::vector<int64_t>&, double,
-                                   const Tensor&, const Tensor&) {
-  fail_unsupported("rope_tables", {{"ids", ids}});
-}
-
-void CudaBackend::timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams&,
-                                          const Tensor&) {
-  fail_unsupported("timestep_embedding", {{"t", t}});
 }
 
 }  // namespace ebb

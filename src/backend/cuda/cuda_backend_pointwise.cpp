@@ -1,11 +1,16 @@
 // The CUDA backend's ops that map one to one onto the kernels of backend/cuda/kernels/: norms,
-// broadcasting arithmetic, activations. Operands are of the activation dtype (the base class
+// broadcasting arithmetic, activations, softmax, copies, upsampling, RoPE and timestep
+// embeddings. Operands are of the activation dtype (the base class
 // has checked shapes and devices).
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_memory.h"
 #include "backend/cuda/kernels/activations.h"
 #include "backend/cuda/kernels/elementwise.h"
+#include "backend/cuda/kernels/layout.h"
 #include "backend/cuda/kernels/norms.h"
+#include "backend/cuda/kernels/rope.h"
+#include "backend/cuda/kernels/softmax.h"
+#include "backend/cuda/kernels/timestep_embedding.h"
 #include "backend/cuda/storage_types.h"
 
 namespace ebb {
@@ -80,6 +85,64 @@ void CudaBackend::geglu_into(const Tensor& x, GeluApproximation approximation, c
     cuda::geglu<T>(data_of<T>(x), mutable_data_of<T>(out), out.dim(0), out.dim(1),
                    approximation == GeluApproximation::Tanh ? cuda::Gelu::Tanh : cuda::Gelu::Erf,
                    stream_);
+  });
+}
+
+void CudaBackend::softmax_into(const Tensor& x, const Tensor& out) {
+  CudaDeviceScope scope(device_index());
+  check_activations("softmax", {{"x", x}});
+  with_storage_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::softmax<T>(data_of<T>(x), mutable_data_of<T>(out), x.dim(0), x.dim(1), stream_);
+  });
+}
+
+void CudaBackend::copy_into(const Tensor& src, const Tensor& dst) {
+  CudaDeviceScope scope(device_index());
+  cuda::strided_copy(src.bytes(), src.strides().data(), dst.mutable_bytes(), dst.strides().data(),
+                     src.shape().data(), src.rank(), dtype_info(src.dtype()).block_bytes, stream_);
+}
+
+void CudaBackend::upsample_nearest2x_into(const Tensor& x, const Tensor& out) {
+  CudaDeviceScope scope(device_index());
+  cuda::upsample_nearest2x(x.bytes(), out.mutable_bytes(), x.dim(0), x.dim(1), x.dim(2), x.dim(3),
+                           dtype_info(x.dtype()).block_bytes, stream_);
+}
+
+void CudaBackend::rope_into(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
+                            RopeLayout layout, const Tensor& out) {
+  CudaDeviceScope scope(device_index());
+  check_activations("rope", {{"x", x}});
+  if (cos.dtype() != DType::F32 || sin.dtype() != DType::F32)
+    fail_unsupported("rope", {{"x", x}, {"cos", cos}, {"sin", sin}});
+  const int64_t head_dim = x.dim(2) / heads;
+  const cpu::Strides4 strides{x.strides()[0], head_dim, x.strides()[1], 1};
+  const auto pairs = layout == RopeLayout::InterleavedPairs ? cuda::RopePairs::Interleaved
+                                                            : cuda::RopePairs::SplitHalves;
+  with_storage_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::rope<T>(data_of<T>(x), strides, mutable_data_of<T>(out), strides, x.dim(0), heads,
+                  x.dim(1), head_dim, data_of<float>(cos), data_of<float>(sin), pairs, stream_);
+  });
+}
+
+void CudaBackend::rope_tables_into(const Tensor& ids, const std::vector<int64_t>& axes_dim,
+                                   double theta, const Tensor& cos, const Tensor& sin) {
+  CudaDeviceScope scope(device_index());
+  if (ids.dtype() != DType::F32) fail_unsupported("rope_tables", {{"ids", ids}});
+  cuda::rope_tables(data_of<float>(ids), ids.dim(0), axes_dim.data(),
+                    static_cast<int>(axes_dim.size()), theta, mutable_data_of<float>(cos),
+                    mutable_data_of<float>(sin), stream_);
+}
+
+void CudaBackend::timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams& params,
+                                          const Tensor& out) {
+  CudaDeviceScope scope(device_index());
+  if (t.dtype() != DType::F32) fail_unsupported("timestep_embedding", {{"t", t}});
+  with_storage_type(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::timestep_embedding<T>(data_of<float>(t), t.dim(0), out.dim(1), params,
+                                mutable_data_of<T>(out), stream_);
   });
 }
 

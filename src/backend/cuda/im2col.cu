@@ -12,23 +12,41 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// One block row per patch row (channel, ky, kx), threads along the columns: the row's
-// coordinates are uniform across the block and both the reads (stride 1) and the writes
-// coalesce; index math stays 32-bit within a row.
+// Block row y gathers patch rows y, y + gridDim.y, ...; each thread 16 bytes of consecutive
+// columns, so the row's coordinates are computed once per 16 bytes, reads along a kernel row
+// coalesce and writes are whole 16-byte stores when rows keep that alignment. Index math is
+// 32-bit (the launcher checks the sizes).
 template <typename T>
-__global__ void im2col_kernel(const T* __restrict__ x, Im2colShape s, int64_t p0, int count,
-                              int64_t rows, T* __restrict__ col) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const int p = static_cast<int>(p0) + i;
-  const int oy = p / static_cast<int>(s.out_w), ox = p - oy * static_cast<int>(s.out_w);
-  for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
-    const int kx = static_cast<int>(row % s.kernel_w);
-    const int ky = static_cast<int>(row / s.kernel_w % s.kernel_h);
-    const int64_t c = row / (s.kernel_w * s.kernel_h);
-    const int iy = oy * s.stride - s.pad_top + ky, ix = ox * s.stride - s.pad_left + kx;
-    const bool inside = iy >= 0 && iy < s.height && ix >= 0 && ix < s.width;
-    col[row * count + i] = inside ? x[(c * s.height + iy) * s.width + ix] : T(0.0f);
+__global__ void im2col_kernel(const T* __restrict__ x, Im2colShape s, int p0, int count, int rows,
+                              T* __restrict__ col) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int first = (blockIdx.x * blockDim.x + threadIdx.x) * kVec;
+  if (first >= count) return;
+  const int out_w = static_cast<int>(s.out_w), height = static_cast<int>(s.height);
+  const int width = static_cast<int>(s.width), kernel_w = static_cast<int>(s.kernel_w);
+  const int kernel_h = static_cast<int>(s.kernel_h);
+  const int oy0 = (p0 + first) / out_w, ox0 = (p0 + first) - oy0 * out_w;
+  const bool whole = count % kVec == 0;
+  for (int row = blockIdx.y; row < rows; row += gridDim.y) {
+    const int kx = row % kernel_w, ky = row / kernel_w % kernel_h, c = row / (kernel_w * kernel_h);
+    const T* plane = x + static_cast<int64_t>(c) * height * width;
+    alignas(16) T v[kVec];
+    int oy = oy0, ox = ox0;
+    for (int j = 0; j < kVec; ++j) {
+      const int iy = oy * s.stride - s.pad_top + ky, ix = ox * s.stride - s.pad_left + kx;
+      const bool inside = first + j < count && iy >= 0 && iy < height && ix >= 0 && ix < width;
+      v[j] = inside ? plane[iy * width + ix] : T(0.0f);
+      if (++ox == out_w) {
+        ox = 0;
+        ++oy;
+      }
+    }
+    T* dst = col + static_cast<int64_t>(row) * count + first;
+    if (whole) {
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(v);
+    } else {
+      for (int j = 0; j < kVec && first + j < count; ++j) dst[j] = v[j];
+    }
   }
 }
 
@@ -48,13 +66,16 @@ void launch_im2col(const void* x, const Im2colShape& s, int64_t p0, int64_t coun
                    cudaStream_t stream) {
   const int64_t rows = s.channels * s.kernel_h * s.kernel_w;
   if (rows == 0 || count == 0) return;
-  if (count > INT32_MAX || s.out_h * s.out_w > INT32_MAX)
-    fail("im2col: {} columns of a {}x{} output are more than 32-bit indexing covers", count,
-         s.out_h, s.out_w);
-  const dim3 grid(blocks_for(count), static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
-  im2col_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(x), s, p0,
-                                                   static_cast<int>(count), rows,
-                                                   static_cast<T*>(col));
+  if (rows > INT32_MAX || count > INT32_MAX || p0 + count > INT32_MAX ||
+      s.channels * s.height * s.width > INT32_MAX)
+    fail("im2col: {} patch rows of {} columns from a {}x{}x{} image are beyond 32-bit indexing",
+         rows, count, s.channels, s.height, s.width);
+  constexpr int64_t kVec = 16 / sizeof(T);
+  const dim3 grid(blocks_for((count + kVec - 1) / kVec),
+                  static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+  im2col_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(x), s,
+                                                   static_cast<int>(p0), static_cast<int>(count),
+                                                   static_cast<int>(rows), static_cast<T*>(col));
   check_launch("im2col");
 }
 
