@@ -97,12 +97,14 @@ void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
     cuda::im2col(DType::F16, x.bytes(), shape, 0, pixels, columns.mutable_bytes(), gpu.stream());
   });
   const Tensor patches = columns.reshape({pixels, k});  // the bytes a GEMM reads; layout aside
-  const double product = median_seconds(gpu.stream(), 20, [&] { gpu.linear(patches, w.reshape({channels, k}), {}); });
-  std::printf("f16 conv2d 3x3 %4lld->%-4lld @%4lld^2    %8.3f ms  %6.1f TFLOP/s  (im2col %.3f ms, "
-              "GEMM of its size %.3f ms)\n",
-              static_cast<long long>(channels), static_cast<long long>(channels),
-              static_cast<long long>(size), s * 1e3, flops / s / 1e12, gather * 1e3,
-              product * 1e3);
+  const double product = median_seconds(gpu.stream(), 20, [&] {
+    gpu.linear(patches, w.reshape({channels, k}), {});
+  });
+  std::printf(
+      "f16 conv2d 3x3 %4lld->%-4lld @%4lld^2    %8.3f ms  %6.1f TFLOP/s  (im2col %.3f ms, "
+      "GEMM of its size %.3f ms)\n",
+      static_cast<long long>(channels), static_cast<long long>(channels),
+      static_cast<long long>(size), s * 1e3, flops / s / 1e12, gather * 1e3, product * 1e3);
 }
 
 // GB/s of `blocks` uploads of 256 MiB from `src` on the copy stream.
@@ -148,10 +150,11 @@ void uploads(CudaBackend& gpu) {
   float copy_ms = 0, gemm_ms = 0;
   cuda::check(cudaEventElapsedTime(&copy_ms, c0, c1), "cudaEventElapsedTime");
   cuda::check(cudaEventElapsedTime(&gemm_ms, g0, g1), "cudaEventElapsedTime");
-  std::printf("overlap: H2D pinned %6.1f GB/s during GEMMs; GEMMs %6.1f TFLOP/s (%.1f ms, "
-              "copies %.1f ms)\n",
-              blocks * double(kBlockBytes) / (copy_ms / 1e3) / 1e9,
-              gemms * 2.0 * n * n * n / (gemm_ms / 1e3) / 1e12, gemm_ms, copy_ms);
+  std::printf(
+      "overlap: H2D pinned %6.1f GB/s during GEMMs; GEMMs %6.1f TFLOP/s (%.1f ms, "
+      "copies %.1f ms)\n",
+      blocks * double(kBlockBytes) / (copy_ms / 1e3) / 1e9,
+      gemms * 2.0 * n * n * n / (gemm_ms / 1e3) / 1e12, gemm_ms, copy_ms);
 }
 
 }  // namespace

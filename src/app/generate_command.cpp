@@ -101,8 +101,8 @@ void run_generate(const GenerateArgs& a) {
   const std::string& text_device = text_encoder_device(devices.placement);
   const std::string& unet_device = devices.placement.of(PlacedComponent::diffusion);
   const std::string& vae_device = devices.placement.of(PlacedComponent::vae);
-  fmt::print(stderr, "devices: text encoders {}, diffusion {}, VAE {}\n", text_device,
-             unet_device, vae_device);
+  fmt::print(stderr, "devices: text encoders {}, diffusion {}, VAE {}\n", text_device, unet_device,
+             vae_device);
   Backend& backend = backends.get(unet_device);
   Backend& vae_backend = backends.get(vae_device);
   options.text_backend = &backends.get(text_device);
@@ -119,10 +119,9 @@ void run_generate(const GenerateArgs& a) {
     };
     const Tensor latent = txt2img_latent(backend, store, spec, text, options, progress);
     const auto decode_start = std::chrono::steady_clock::now();
-    const Image image =
-        to_rgb8(vae_backend, decode_latent(vae_backend, store, spec,
-                                           vae_backend.import_from(backend, latent),
-                                           options.vae_tiling));
+    const Image image = to_rgb8(
+        vae_backend, decode_latent(vae_backend, store, spec,
+                                   vae_backend.import_from(backend, latent), options.vae_tiling));
     fmt::print(
         stderr, "image {}/{}: VAE decode {:.2f}s\n", i + 1, a.batch_count,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());

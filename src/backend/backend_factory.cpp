@@ -31,14 +31,14 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOp
   require_cuda_device(cuda.device);
   cuda.activation_dtype = options.gpu_activations;
   cuda.allow_tf32 = options.allow_tf32;
-  const uint64_t budget =
-      resolve_budget(options.vram, device, cuda_memory_info(cuda.device).free);
+  const uint64_t budget = resolve_budget(options.vram, device, cuda_memory_info(cuda.device).free);
   cuda.budget = budget == 0 ? Arena::kUnlimited : budget;
   return std::make_unique<CudaBackend>(cuda);
 #else
-  fail("{} needs the CUDA backend, but this ebb was built without it (--backend cpu computes "
-       "without a GPU)",
-       device);
+  fail(
+      "{} needs the CUDA backend, but this ebb was built without it (--backend cpu computes "
+      "without a GPU)",
+      device);
 #endif
 }
 

@@ -11,10 +11,10 @@
 namespace ebb {
 
 struct BackendOptions {
-  int cpu_threads = 0;                   // 0: one per physical core
-  VramBudget vram;                       // --max-vram
-  DType gpu_activations = DType::F16;    // activation dtype of CUDA backends
-  bool allow_tf32 = false;               // F32 products on the TF32 tensor cores
+  int cpu_threads = 0;                 // 0: one per physical core
+  VramBudget vram;                     // --max-vram
+  DType gpu_activations = DType::F16;  // activation dtype of CUDA backends
+  bool allow_tf32 = false;             // F32 products on the TF32 tensor cores
 };
 
 // CUDA devices present; 0 without a driver or without the CUDA backend built in.

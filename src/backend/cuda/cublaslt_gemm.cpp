@@ -1,7 +1,6 @@
 #include <cublasLt.h>
 
 #include <algorithm>
-#include <bit>
 
 #include "backend/cuda/cublaslt_gemm.h"
 #include "backend/cuda/cuda_check.h"
@@ -80,10 +79,12 @@ CublasLtGemm::CublasLtGemm(Arena& arena, bool allow_tf32) : allow_tf32_(allow_tf
 
 CublasLtGemm::~CublasLtGemm() {
   plans_.clear();
+  // A destructor cannot report; destroying the handle frees host state only.
   cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
 }
 
 CublasLtGemm::Plan& CublasLtGemm::plan(const GemmArgs& g) {
+  const int align_a = alignment(g.a), align_b = alignment(g.b), align_d = alignment(g.d);
   const PlanKey key{static_cast<int>(g.ab_type),
                     static_cast<int>(g.d_type),
                     g.trans_a,
@@ -100,17 +101,16 @@ CublasLtGemm::Plan& CublasLtGemm::plan(const GemmArgs& g) {
                     g.stride_a,
                     g.stride_b,
                     g.stride_d,
-                    alignment(g.a),
-                    alignment(g.b),
-                    alignment(g.d),
+                    align_a,
+                    align_b,
+                    align_d,
                     g.bias ? alignment(g.bias) : 256};
   std::unique_ptr<Plan>& slot = plans_[key];
   if (slot) return *slot;
 
   auto p = std::make_unique<Plan>();
-  const cublasComputeType_t compute = g.ab_type == DType::F32 && allow_tf32_
-                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                          : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute =
+      g.ab_type == DType::F32 && allow_tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   check(cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
   set(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
   set(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
@@ -128,10 +128,10 @@ CublasLtGemm::Plan& CublasLtGemm::plan(const GemmArgs& g) {
           "cublasLtMatmulPreferenceSetAttribute");
   };
   set_pref(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, kWorkspaceBytes);
-  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(std::get<16>(key)));
-  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<17>(key)));
-  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(std::get<18>(key)));
-  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(std::get<18>(key)));
+  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(align_a));
+  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(align_b));
+  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(align_d));
+  set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(align_d));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t status =
@@ -151,9 +151,9 @@ void CublasLtGemm::run(const GemmArgs& g, cudaStream_t stream) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   Plan& p = plan(g);
   if (g.bias) set(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
-  check(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p.desc, &g.alpha, g.a, p.a, g.b,
-                       p.b, &g.beta, g.d, p.d, g.d, p.d, &p.algo, workspace_->data(),
-                       kWorkspaceBytes, stream),
+  check(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p.desc, &g.alpha, g.a, p.a, g.b, p.b,
+                       &g.beta, g.d, p.d, g.d, p.d, &p.algo, workspace_->data(), kWorkspaceBytes,
+                       stream),
         "cublasLtMatmul");
 }
 

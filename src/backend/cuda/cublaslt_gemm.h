@@ -51,9 +51,9 @@ class CublasLtGemm {
  private:
   struct Plan;
   // Every field of GemmArgs but the pointers, plus the pointers' alignments.
-  using PlanKey = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t,
-                             int64_t, bool, bool, int, int64_t, int64_t, int64_t, int, int, int,
-                             int>;
+  using PlanKey =
+      std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,
+                 bool, int, int64_t, int64_t, int64_t, int, int, int, int>;
   Plan& plan(const GemmArgs& args);
 
   bool allow_tf32_;

@@ -42,9 +42,10 @@ void require_cuda_device(int index) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess)
-    fail("no usable CUDA device for cuda{}: {} (is an NVIDIA GPU and its driver installed? "
-         "--backend cpu computes without one)",
-         index, cudaGetErrorString(status));
+    fail(
+        "no usable CUDA device for cuda{}: {} (is an NVIDIA GPU and its driver installed? "
+        "--backend cpu computes without one)",
+        index, cudaGetErrorString(status));
   if (index < 0 || index >= count)
     fail("no device cuda{}: {} CUDA device{} present", index, count, count == 1 ? " is" : "s are");
 }
@@ -60,7 +61,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
 }
 
 CudaBackend::~CudaBackend() {
-  CudaDeviceScope scope(device_index());
+  CudaDeviceScope scope(device_index(), std::nothrow);
   // Nothing may be freed while a kernel might still read it; a destructor cannot report.
   cudaStreamSynchronize(stream_);
   parameters_.clear();
@@ -69,7 +70,8 @@ CudaBackend::~CudaBackend() {
 }
 
 void CudaBackend::wait(const CopyEvent& upload) {
-  if (upload.get()) cuda::check(cudaStreamWaitEvent(stream_, upload.get(), 0), "cudaStreamWaitEvent");
+  if (upload.get())
+    cuda::check(cudaStreamWaitEvent(stream_, upload.get(), 0), "cudaStreamWaitEvent");
 }
 
 void CudaBackend::synchronize() {
@@ -101,9 +103,9 @@ Tensor CudaBackend::parameter(const Tensor& p) {
 
 void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {
   CudaDeviceScope scope(device_index());
-  cuda::check(cudaMemcpyAsync(dst.mutable_bytes(), src, dst.nbytes(), cudaMemcpyHostToDevice,
-                              stream_),
-              "cudaMemcpyAsync (host to device)");
+  cuda::check(
+      cudaMemcpyAsync(dst.mutable_bytes(), src, dst.nbytes(), cudaMemcpyHostToDevice, stream_),
+      "cudaMemcpyAsync (host to device)");
   synchronize();
 }
 
@@ -117,7 +119,8 @@ void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
 void CudaBackend::check_activations(std::string_view op,
                                     std::initializer_list<Operand> operands) const {
   for (const Operand& o : operands)
-    if (o.tensor.defined() && o.tensor.dtype() != activation_dtype()) fail_unsupported(op, operands);
+    if (o.tensor.defined() && o.tensor.dtype() != activation_dtype())
+      fail_unsupported(op, operands);
 }
 
 Tensor CudaBackend::product_weight(const Tensor& w, std::string_view op) {
@@ -176,8 +179,8 @@ void CudaBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
   const int64_t outs = w.dim(0);
   // A 1x1 kernel without stride or padding reads the image itself as the patch matrix.
   const bool direct = s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 &&
-                      geometry.pad_top == 0 && geometry.pad_left == 0 &&
-                      geometry.pad_bottom == 0 && geometry.pad_right == 0;
+                      geometry.pad_top == 0 && geometry.pad_left == 0 && geometry.pad_bottom == 0 &&
+                      geometry.pad_right == 0;
   int64_t chunk = pixels;
   Tensor columns;
   if (!direct) {

@@ -47,8 +47,8 @@ void CudaBackend::rms_norm_into(const Tensor& x, const Tensor& gamma, float eps,
   check_activations("rms_norm", {{"x", x}, {"gamma", gamma}});
   with_storage_type(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::rms_norm<T>(data_of<T>(x), data_of<T>(gamma), mutable_data_of<T>(out), x.dim(0),
-                      x.dim(1), eps, stream_);
+    cuda::rms_norm<T>(data_of<T>(x), data_of<T>(gamma), mutable_data_of<T>(out), x.dim(0), x.dim(1),
+                      eps, stream_);
   });
 }
 
@@ -58,9 +58,8 @@ void CudaBackend::binary_into(BinaryOp op, const Tensor& a, const Tensor& b, con
   const auto kind = op == BinaryOp::Add ? cuda::ElementwiseOp::Add : cuda::ElementwiseOp::Mul;
   with_storage_type(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::elementwise<T>(kind, data_of<T>(a), a.strides().data(), data_of<T>(b),
-                         b.strides().data(), mutable_data_of<T>(out), out.shape().data(),
-                         out.rank(), stream_);
+    cuda::elementwise<T>(kind, data_of<T>(a), a.strides().data(), data_of<T>(b), b.strides().data(),
+                         mutable_data_of<T>(out), out.shape().data(), out.rank(), stream_);
   });
 }
 

@@ -26,10 +26,11 @@ class CudaMemory final : public DeviceMemory {
     if (exhausted(cudaMalloc(&p, bytes), "cudaMalloc")) return nullptr;
     return static_cast<std::byte*>(p);
   }
+  // Runs in destructors, so it cannot report. Freeing waits for the device to finish with the
+  // block, so no kernel still reads it.
   void release(std::byte* data, uint64_t) override {
-    CudaDeviceScope scope(device_);
-    // Freeing waits for the device to finish with the block, so no kernel still reads it.
-    cuda::check(cudaFree(data), "cudaFree");
+    CudaDeviceScope scope(device_, std::nothrow);
+    cudaFree(data);
   }
 
  private:
@@ -44,9 +45,8 @@ class PinnedMemory final : public DeviceMemory {
     if (exhausted(cudaHostAlloc(&p, bytes, cudaHostAllocPortable), "cudaHostAlloc")) return nullptr;
     return static_cast<std::byte*>(p);
   }
-  void release(std::byte* data, uint64_t) override {
-    cuda::check(cudaFreeHost(data), "cudaFreeHost");
-  }
+  // Runs in destructors, so it cannot report.
+  void release(std::byte* data, uint64_t) override { cudaFreeHost(data); }
 };
 
 }  // namespace
@@ -66,14 +66,19 @@ CudaMemoryInfo cuda_memory_info(int device) {
   return {free, total};
 }
 
-CudaDeviceScope::CudaDeviceScope(int device) {
+CudaDeviceScope::CudaDeviceScope(int device) : device_(device) {
   cuda::check(cudaGetDevice(&previous_), "cudaGetDevice");
-  if (previous_ != device) cuda::check(cudaSetDevice(device), "cudaSetDevice");
+  if (previous_ != device_) cuda::check(cudaSetDevice(device_), "cudaSetDevice");
+}
+
+CudaDeviceScope::CudaDeviceScope(int device, std::nothrow_t) : device_(device) {
+  if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = device_;
+  if (previous_ != device_) cudaSetDevice(device_);
 }
 
 CudaDeviceScope::~CudaDeviceScope() {
   // A destructor cannot throw; restoring a device that was current before cannot fail.
-  cudaSetDevice(previous_);
+  if (previous_ != device_) cudaSetDevice(previous_);
 }
 
 }  // namespace ebb

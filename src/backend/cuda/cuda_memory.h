@@ -4,6 +4,7 @@
 // empty its cache and retry, then name the op, tag and size in its error.
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "backend/arena.h"
 
@@ -22,12 +23,15 @@ CudaMemoryInfo cuda_memory_info(int device);
 class CudaDeviceScope {
  public:
   explicit CudaDeviceScope(int device);
+  // For destructors: failures are ignored (after a device fault every call fails, and the
+  // device's memory goes with the process).
+  CudaDeviceScope(int device, std::nothrow_t);
   ~CudaDeviceScope();
   CudaDeviceScope(const CudaDeviceScope&) = delete;
   CudaDeviceScope& operator=(const CudaDeviceScope&) = delete;
 
  private:
-  int previous_ = 0;
+  int previous_ = 0, device_ = 0;
 };
 
 }  // namespace ebb

@@ -73,9 +73,9 @@ void launch_im2col(const void* x, const Im2colShape& s, int64_t p0, int64_t coun
   constexpr int64_t kVec = 16 / sizeof(T);
   const dim3 grid(blocks_for((count + kVec - 1) / kVec),
                   static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
-  im2col_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(x), s,
-                                                   static_cast<int>(p0), static_cast<int>(count),
-                                                   static_cast<int>(rows), static_cast<T*>(col));
+  im2col_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(x), s, static_cast<int>(p0),
+                                                  static_cast<int>(count), static_cast<int>(rows),
+                                                  static_cast<T*>(col));
   check_launch("im2col");
 }
 

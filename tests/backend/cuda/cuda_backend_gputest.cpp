@@ -25,8 +25,8 @@ TEST(CudaBackend, NeedsCuda) {
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
-#include "core/error.h"
 #include "backend/op_test_util.h"
+#include "core/error.h"
 #include "support/cuda_test_support.h"
 #include "tensor/float_convert.h"
 #include "tensor/random_blocks.h"
@@ -102,7 +102,7 @@ class CudaOps : public ::testing::TestWithParam<DType> {
 
   CpuBackend cpu{2};
   std::unique_ptr<CudaBackend> gpu;
-  std::deque<std::vector<float>> host_values;
+  std::deque<std::vector<float> > host_values;
 };
 
 INSTANTIATE_TEST_SUITE_P(Activations, CudaOps,
@@ -219,8 +219,8 @@ TEST_P(CudaOps, Norms) {
   const auto [xc, xg] = both({2, 64, 9, 7}, 700);
   const Tensor gamma = host({64}, 701), beta = host({64}, 702);
   poison({2, 64, 9, 7});
-  expect_close(cpu.group_norm(xc, 32, gamma, beta, 1e-5f), gpu->group_norm(xg, 32, gamma, beta, 1e-5f),
-               "group_norm");
+  expect_close(cpu.group_norm(xc, 32, gamma, beta, 1e-5f),
+               gpu->group_norm(xg, 32, gamma, beta, 1e-5f), "group_norm");
   poison({2, 64, 9, 7});
   expect_close(cpu.group_norm(xc, 8, {}, {}, 1e-6f), gpu->group_norm(xg, 8, {}, {}, 1e-6f),
                "group_norm without affine");
@@ -302,10 +302,10 @@ TEST_P(CudaOps, RopeAndTimestepEmbedding) {
 
   const std::vector<float> steps{999.0f, 500.5f, 1.0f};
   poison({3, 320});
-  expect_close(cpu.timestep_embedding(f32_tensor(cpu, {3}, steps), 320, cpu::sd_timestep_params()),
-               gpu->timestep_embedding(f32_tensor(*gpu, {3}, steps), 320,
-                                       cpu::sd_timestep_params()),
-               "timestep embedding");
+  expect_close(
+      cpu.timestep_embedding(f32_tensor(cpu, {3}, steps), 320, cpu::sd_timestep_params()),
+      gpu->timestep_embedding(f32_tensor(*gpu, {3}, steps), 320, cpu::sd_timestep_params()),
+      "timestep embedding");
 }
 
 TEST_P(CudaOps, MaskedAttention) {
@@ -315,7 +315,8 @@ TEST_P(CudaOps, MaskedAttention) {
   const auto [vc, vg] = both({2, len, width}, 1202);
   std::vector<float> causal(len * len, 0.0f);
   for (int64_t i = 0; i < len; ++i)
-    for (int64_t j = i + 1; j < len; ++j) causal[i * len + j] = -std::numeric_limits<float>::infinity();
+    for (int64_t j = i + 1; j < len; ++j)
+      causal[i * len + j] = -std::numeric_limits<float>::infinity();
   poison({2, len, width});
   expect_close(cpu.attention(qc, kc, vc, heads, cpu.from_floats({len, len}, causal)),
                gpu->attention(qg, kg, vg, heads, gpu->from_floats({len, len}, causal)), "causal");
@@ -351,10 +352,9 @@ TEST_F(CudaDevice, BudgetErrorNamesTagSizeAndBudget) {
   options.budget = uint64_t(64) << 20;
   CudaBackend gpu(options);
   EXPECT_THAT([&] { gpu.empty({int64_t(50) << 20}, DType::F32, MemoryTag::Activations, "big op"); },
-              ::testing::ThrowsMessage<Error>(AllOf(HasSubstr("cuda0"), HasSubstr("big op"),
-                                                    HasSubstr("activations"),
-                                                    HasSubstr("200.0 MiB"),
-                                                    HasSubstr("64.0 MiB"))));
+              ::testing::ThrowsMessage<Error>(
+                  AllOf(HasSubstr("cuda0"), HasSubstr("big op"), HasSubstr("activations"),
+                        HasSubstr("200.0 MiB"), HasSubstr("64.0 MiB"))));
 }
 
 TEST_F(CudaDevice, PinnedUploadOnTheCopyStream) {
