@@ -84,6 +84,7 @@ void CudaBackend::release_parameters() {
 }
 
 Tensor CudaBackend::parameter(const Tensor& p) {
+  if (p.defined() && p.device() == device()) return in_activation_dtype(p);
   if (!p.defined() || p.device().kind != DeviceKind::Cpu || !p.is_contiguous()) return p;
   const auto key = std::make_tuple(p.bytes(), p.nbytes(), p.dtype());
   if (auto it = parameters_.find(key); it != parameters_.end()) return it->second;

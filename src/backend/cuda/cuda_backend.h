@@ -7,7 +7,9 @@
 // Host parameters (weights the store serves from the file mapping) are uploaded at first use
 // and kept, keyed by their host address, under the weights tag: plain float weights converted
 // to the activation dtype, block-quantized ones as stored and dequantized into scratch by each
-// product. Device memory comes from the arena, so --max-vram caps everything Ebb allocates.
+// product. Parameters the weight store placed on the device are read as they are, converted
+// into scratch per op when their float type differs from the activations'. Device memory comes from
+// the arena, so --max-vram caps everything Ebb allocates.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -82,6 +84,9 @@ class CudaBackend final : public Backend {
                                const Tensor& out) override;
 
  private:
+  // A parameter already on this device (uploaded by the weight store as stored) in the
+  // activation dtype: itself, or converted into scratch when it is another float type.
+  Tensor in_activation_dtype(const Tensor& p);
   // The weight of a product in the activation dtype: itself, or decoded into scratch.
   Tensor product_weight(const Tensor& w, std::string_view op);
   void check_activations(std::string_view op, std::initializer_list<Operand> operands) const;

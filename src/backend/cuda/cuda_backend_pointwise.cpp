@@ -2,6 +2,8 @@
 // broadcasting arithmetic, activations, softmax, copies, upsampling, RoPE and timestep
 // embeddings. Operands are of the activation dtype (the base class
 // has checked shapes and devices).
+#include <type_traits>
+
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_memory.h"
 #include "backend/cuda/kernels/activations.h"
@@ -18,6 +20,23 @@ namespace ebb {
 using cuda::data_of;
 using cuda::mutable_data_of;
 using cuda::with_storage_type;
+
+Tensor CudaBackend::in_activation_dtype(const Tensor& p) {
+  const DType to = activation_dtype(), from = p.dtype();
+  const bool convertible = from == DType::F32 || from == DType::F16 || from == DType::BF16;
+  if (from == to || !convertible || !p.is_contiguous()) return p;
+  CudaDeviceScope scope(device_index());
+  Tensor out = empty(p.shape(), to, MemoryTag::Scratch, "parameter conversion");
+  with_storage_type(from, [&](auto from_tag) {
+    with_storage_type(to, [&](auto to_tag) {
+      using From = decltype(from_tag);
+      using To = decltype(to_tag);
+      if constexpr (!std::is_same_v<From, To>)
+        cuda::convert<From, To>(data_of<From>(p), mutable_data_of<To>(out), p.numel(), stream_);
+    });
+  });
+  return out;
+}
 
 void CudaBackend::group_norm_into(const Tensor& x, int64_t groups, const Tensor& gamma,
                                   const Tensor& beta, float eps, const Tensor& out) {

@@ -25,6 +25,7 @@ TEST(CudaBackend, NeedsCuda) {
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_transfer.h"
 #include "backend/op_test_util.h"
 #include "core/error.h"
 #include "support/cuda_test_support.h"
@@ -130,6 +131,31 @@ TEST_P(CudaOps, Linear) {
     poison(out);
     expect_close(cpu.linear(xc, w, b), gpu->linear(xg, w, b), shape_str(c.x));
   }
+}
+
+TEST_P(CudaOps, DeviceParametersOfAnotherFloatType) {
+  // As a weight store's device plan uploads them: in the file's dtype, not the activations'.
+  const DType stored = dtype() == DType::F32 ? DType::F16 : DType::F32;
+  const int64_t m = 7, k = 96, n = 40;
+  const auto [xc, xg] = both({m, k}, 1300);
+  const auto device_copy = [&](const Tensor& host_tensor) {
+    std::vector<float> v(host_tensor.data<float>(),
+                         host_tensor.data<float>() + host_tensor.numel());
+    for (float& x : v) x = round_to(stored, x);
+    std::memcpy(const_cast<float*>(host_tensor.data<float>()), v.data(), v.size() * sizeof(float));
+    const Tensor t = gpu->empty(host_tensor.shape(), stored, MemoryTag::Weights, "test");
+    gpu->write_floats(t, v);
+    return t;
+  };
+  const Tensor w = host({n, k}, 1301), b = host({n}, 1302);
+  const Tensor wd = device_copy(w), bd = device_copy(b);
+  poison({m, n});
+  expect_close(cpu.linear(xc, w, b), gpu->linear(xg, wd, bd), "linear");
+  const Tensor gamma = host({k}, 1303);
+  const Tensor gd = device_copy(gamma);
+  poison({m, k});
+  expect_close(cpu.layer_norm(xc, gamma, {}, 1e-5f), gpu->layer_norm(xg, gd, {}, 1e-5f),
+               "layer_norm");
 }
 
 TEST_P(CudaOps, LinearDecodesQuantizedWeights) {
@@ -371,6 +397,32 @@ TEST_F(CudaDevice, PinnedUploadOnTheCopyStream) {
   EXPECT_EQ(gpu.to_floats(dst), expected);
   EXPECT_TRUE(done.done());
   EXPECT_GT(gpu.pinned_pool().arena().stats().peak[int(MemoryTag::Staging)], 0u);
+}
+
+TEST_F(CudaDevice, TransferUploadsPiecesThroughBoundedStaging) {
+  CudaBackend gpu;
+  const uint64_t block = uint64_t(1) << 20;
+  CudaTransfer transfer(gpu, block, 2);
+  EXPECT_EQ(transfer.name(), "cuda0");
+  std::vector<std::byte> big(5 * block + 12345), small(100);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = std::byte(i * 7 % 251);
+  for (size_t i = 0; i < small.size(); ++i) small[i] = std::byte(200 - i);
+  const auto device_bytes = [&](const std::shared_ptr<Storage>& storage, size_t n) {
+    std::vector<std::byte> out(n);
+    gpu.read(Tensor(storage, 0, DType::U8, {static_cast<int64_t>(n)}), out.data(), n);
+    return out;
+  };
+  const std::shared_ptr<Storage> a = transfer.allocate(big.size(), "block a");
+  const std::shared_ptr<Storage> b = transfer.allocate(small.size(), "block b");
+  EXPECT_EQ(a->device(), Device::cuda(0));
+  const std::shared_ptr<TransferEvent> done =
+      transfer.upload({{big, a->data()}, {small, b->data()}});
+  done->wait();
+  EXPECT_TRUE(done->done());
+  EXPECT_EQ(device_bytes(a, big.size()), big);
+  EXPECT_EQ(device_bytes(b, small.size()), small);
+  EXPECT_LE(gpu.pinned_pool().arena().stats().peak[int(MemoryTag::Staging)], 2 * block);
+  EXPECT_GE(gpu.arena().stats().in_use[int(MemoryTag::Weights)], big.size() + small.size());
 }
 
 TEST(CudaDeviceSelection, MissingDeviceIsAClearError) {
