@@ -52,9 +52,9 @@ std::shared_ptr<TransferEvent> CudaTransfer::upload(std::vector<UploadPiece> pie
       // Keep at most in_flight_ blocks queued: the oldest finished block returns to the pool.
       while (copies.size() >= static_cast<size_t>(in_flight_)) copies.pop_front();
       std::shared_ptr<Storage> staging = backend_.pinned_pool().acquire(n, "upload staging");
-      std::memcpy(staging->data(), piece.src.data() + at, n);
-      copies.push_back(
-          backend_.copy_stream().upload(piece.dst + at, staging->data(), n, std::move(staging)));
+      std::byte* const host = staging->data();  // before the move below hands staging over
+      std::memcpy(host, piece.src.data() + at, n);
+      copies.push_back(backend_.copy_stream().upload(piece.dst + at, host, n, std::move(staging)));
     }
   }
   return std::make_shared<CudaTransferEvent>(std::move(copies));
