@@ -130,8 +130,8 @@ void run_group_norm(cudaStream_t stream, GroupShape g, bool channels_last, bool 
 }
 
 TYPED_TEST(CudaNorms, GroupNormMatchesReference) {
-  // Odd spatial sizes, one channel per group, groups of 1024-thread blocks, a mean of 20
-  // with a spread of 0.5 (cancellation), and SD's 32 groups of 320 channels.
+  // Odd spatial sizes, one channel per group, groups split over clusters of 2 to 8 blocks,
+  // a mean of 20 with a spread of 0.5 (cancellation), and SD's 32 groups of 320 channels.
   const GroupShape shapes[] = {
       {1, 6, 7, 3}, {3, 10, 33, 5}, {2, 32, 65, 32}, {1, 128, 1025, 4}, {2, 320, 256, 32}};
   uint32_t seed = 1;

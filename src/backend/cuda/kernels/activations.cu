@@ -47,7 +47,9 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t chunks_per_row = (cols + V - 1) / V;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        i < rows * chunks_per_row; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = i / chunks_per_row, c = (i % chunks_per_row) * V;
+    int64_t r, c;
+    divmod(i, chunks_per_row, r, c);
+    c *= V;
     const int count = chunk_len<T>(cols - c);
     float hidden[V], gate[V];
     load_f32(x + r * 2 * cols + c, count, hidden);

@@ -23,7 +23,9 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t chunks = rows * chunks_per_row;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < chunks;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t row = i / chunks_per_row, col = (i % chunks_per_row) * V;
+    int64_t row, col;
+    divmod(i, chunks_per_row, row, col);
+    col *= V;
     const int n = chunk_len<T>(len - col);
     int64_t off[3];
     row_offsets(s, row, off);

@@ -59,7 +59,9 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t chunks_per_row = (len + V - 1) / V;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        i < rows * chunks_per_row; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t row = i / chunks_per_row, col = (i % chunks_per_row) * V;
+    int64_t row, col;
+    divmod(i, chunks_per_row, row, col);
+    col *= V;
     int64_t off[2];
     row_offsets(s, row, off);
     move_chunk(src + off[1] + col * ss, ss, dst + off[0] + col * ds, ds, chunk_len<E>(len - col));

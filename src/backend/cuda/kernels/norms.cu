@@ -1,3 +1,4 @@
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include "backend/cuda/kernels/launch.h"
@@ -6,6 +7,8 @@
 
 namespace ebb::cuda {
 namespace {
+
+namespace cg = cooperative_groups;
 
 // In the kernels below x and out may be the same memory, so neither is __restrict__.
 
@@ -44,22 +47,30 @@ struct GroupGeometry {
   }
 };
 
-constexpr int kGroupThreads = 1024;
+constexpr int kGroupThreads = 512;
+// Blocks that share one group form a thread block cluster of at most this many (the portable
+// cluster size), which sum their partial statistics through distributed shared memory.
+constexpr int kMaxSplit = 8;
 
+// One group per cluster of `split` blocks (blockIdx.x = group · split + part), each block
+// taking a contiguous share of the group's chunks.
 template <class T, bool kChannelsLast>
 __global__ void __launch_bounds__(kGroupThreads)
     group_norm_kernel(const T* x, const T* __restrict__ gamma, const T* __restrict__ beta, T* out,
-                      GroupGeometry geo, float eps) {
+                      GroupGeometry geo, float eps, int split) {
   __shared__ float shared[32];
   constexpr int V = kVec<T>;
-  const int64_t n = blockIdx.x / geo.groups, g = blockIdx.x % geo.groups;
+  const int64_t group = blockIdx.x / split, part = blockIdx.x % split;
+  const int64_t n = group / geo.groups, g = group % geo.groups;
   const int64_t base = geo.group_offset(n, g, kChannelsLast);
   const int64_t chunks_per_row = (geo.len + V - 1) / V;
   const int64_t chunks = geo.rows * chunks_per_row;
+  const int64_t begin = chunks * part / split, end = chunks * (part + 1) / split;
+  // Every block of the group shifts by the same element, so their sums add up.
   const float shift = to_f32(x[base]);
 
   ShiftedSums sums;
-  for (int64_t i = threadIdx.x; i < chunks; i += blockDim.x) {
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const int64_t row = i / chunks_per_row, col = (i % chunks_per_row) * V;
     const int count = chunk_len<T>(geo.len - col);
     float v[V];
@@ -68,12 +79,28 @@ __global__ void __launch_bounds__(kGroupThreads)
     for (int k = 0; k < V; ++k)
       if (k < count) sums.add(v[k], shift);
   }
-  const float s1 = block_sum(sums.s1, shared);
-  const float s2 = block_sum(sums.s2, shared);
+  float s1 = block_sum(sums.s1, shared);
+  float s2 = block_sum(sums.s2, shared);
+#if __CUDA_ARCH__ >= 900
+  if (split > 1) {
+    __shared__ float2 partial;
+    if (threadIdx.x == 0) partial = make_float2(s1, s2);
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    s1 = s2 = 0.0f;
+    for (int r = 0; r < split; ++r) {
+      const float2 p = *cluster.map_shared_rank(&partial, r);
+      s1 += p.x;
+      s2 += p.y;
+    }
+    // No block may exit while another still reads its partial.
+    cluster.sync();
+  }
+#endif
   const Moments m = moments(s1, s2, shift, geo.rows * geo.len, eps);
 
   const int64_t first_channel = g * (geo.c / geo.groups);
-  for (int64_t i = threadIdx.x; i < chunks; i += blockDim.x) {
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const int64_t row = i / chunks_per_row, col = (i % chunks_per_row) * V;
     const int count = chunk_len<T>(geo.len - col);
     const int64_t at = base + row * geo.row_stride + col;
@@ -94,7 +121,22 @@ void check_group_shape(const char* op, int64_t n, int64_t c, int64_t s, int64_t 
   check_sizes(op, {n, c, s});
   if (groups <= 0 || c % groups != 0)
     fail("{}: {} channels do not split into {} groups", op, c, groups);
-  if (n * groups > 0x7FFFFFFF) fail("{}: {} groups of {} batches is too many", op, groups, n);
+  if (n * groups * kMaxSplit > 0x7FFFFFFF)
+    fail("{}: {} groups of {} batches is too many", op, groups, n);
+}
+
+// Blocks per group: enough for a block per SM when groups are few, as long as each thread
+// keeps two chunks or more. Clusters need compute capability 9.
+int group_split(int64_t groups, int64_t chunks, int threads, const char* op) {
+  int device = 0, major = 0, sms = 0;
+  check_cuda(cudaGetDevice(&device), op);
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), op);
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), op);
+  if (major < 9) return 1;
+  int split = 1;
+  while (split < kMaxSplit && groups * split < sms && chunks / (2 * split) >= 2 * threads)
+    split *= 2;
+  return split;
 }
 
 template <class T, bool kChannelsLast>
@@ -106,10 +148,25 @@ void launch_group_norm(const char* op, const T* x, const T* gamma, const T* beta
   const GroupGeometry geo = kChannelsLast ? GroupGeometry{c, s, groups, s, cpg, c}
                                           : GroupGeometry{c, s, groups, cpg, s, s};
   // Small groups leave most of a large block idle.
-  const int threads = cpg * s >= 16 * kGroupThreads ? kGroupThreads : 256;
-  group_norm_kernel<T, kChannelsLast>
-      <<<static_cast<unsigned>(n * groups), threads, 0, stream>>>(x, gamma, beta, out, geo, eps);
-  check_launch(op);
+  const int threads = cpg * s >= 32 * kGroupThreads ? kGroupThreads : 256;
+  const int64_t chunks = geo.rows * ((geo.len + kVec<T> - 1) / kVec<T>);
+  const int split = group_split(n * groups, chunks, threads, op);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(n * groups * split));
+  config.blockDim = dim3(threads);
+  config.stream = stream;
+  cudaLaunchAttribute cluster;
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = split;
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  if (split > 1) {
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+  }
+  check_cuda(cudaLaunchKernelEx(&config, group_norm_kernel<T, kChannelsLast>, x, gamma, beta, out,
+                                geo, eps, split),
+             op);
 }
 
 // Rows of [rows, d] go to teams of kTeam threads: a warp per row when rows are many, the

@@ -1,6 +1,7 @@
 #pragma once
 // Device side of StridedShape: the innermost dimension is walked in 16-byte chunks, the outer
 // ones are decoded from a row index.
+#include "backend/cuda/kernels/numeric.cuh"
 #include "backend/cuda/kernels/strided_shape.h"
 
 namespace ebb::cuda {
@@ -24,8 +25,8 @@ __device__ __forceinline__ void row_offsets(const StridedShape<kOperands>& s, in
 #pragma unroll
   for (int d = kMaxDims - 2; d >= 0; --d) {
     if (d > s.rank - 2) continue;
-    const int64_t i = row % s.size[d];
-    row /= s.size[d];
+    int64_t i;
+    divmod(row, s.size[d], row, i);
 #pragma unroll
     for (int k = 0; k < kOperands; ++k) off[k] += i * s.stride[k][d];
   }
