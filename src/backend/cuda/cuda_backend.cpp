@@ -1,6 +1,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "backend/cuda/attention.h"
@@ -26,6 +27,10 @@ DType checked_activation_dtype(DType t) {
     fail("CUDA backend: activations must be F32, F16 or BF16, not {}", dtype_name(t));
   return t;
 }
+
+// Parameter uploads: pinned blocks of this size, this many queued at once.
+constexpr uint64_t kStagingBlock = uint64_t(16) << 20;
+constexpr int kStagingInFlight = 4;
 
 bool aligned_16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
@@ -83,6 +88,30 @@ void CudaBackend::release_parameters() {
   parameters_.clear();
 }
 
+void CudaBackend::order_uploads_after_compute() {
+  CudaDeviceScope scope(device_index());
+  cudaEvent_t computed = nullptr;
+  cuda::check(cudaEventCreateWithFlags(&computed, cudaEventDisableTiming), "cudaEventCreate");
+  const cudaError_t recorded = cudaEventRecord(computed, stream_);
+  const cudaError_t waited =
+      recorded == cudaSuccess ? cudaStreamWaitEvent(copies_.stream(), computed, 0) : recorded;
+  cudaEventDestroy(computed);  // the wait holds what it needs
+  cuda::check(waited, "ordering uploads after compute");
+}
+
+void CudaBackend::upload_staged(std::byte* dst, std::span<const std::byte> src, uint64_t block,
+                                int in_flight, std::deque<CopyEvent>& queued) {
+  for (uint64_t at = 0; at < src.size(); at += block) {
+    const uint64_t n = std::min<uint64_t>(block, src.size() - at);
+    // The oldest queued copy is waited for and its block returns to the pool.
+    while (queued.size() >= static_cast<size_t>(std::max(in_flight, 1))) queued.pop_front();
+    std::shared_ptr<Storage> staging = pinned_.acquire(n, "upload staging");
+    std::byte* const host = staging->data();  // before the move below hands staging over
+    std::memcpy(host, src.data() + at, n);
+    queued.push_back(copies_.upload(dst + at, host, n, std::move(staging)));
+  }
+}
+
 Tensor CudaBackend::parameter(const Tensor& p) {
   if (p.defined() && p.device() == device()) return in_activation_dtype(p);
   if (!p.defined() || p.device().kind != DeviceKind::Cpu || !p.is_contiguous()) return p;
@@ -92,7 +121,12 @@ Tensor CudaBackend::parameter(const Tensor& p) {
   Tensor resident = empty(p.shape(), stored ? p.dtype() : activation_dtype(), MemoryTag::Weights,
                           "parameter upload");
   if (stored) {
-    write(resident, p.bytes(), p.nbytes());
+    // Through pinned staging on the copy stream: several times the rate of a pageable copy.
+    order_uploads_after_compute();
+    std::deque<CopyEvent> queued;
+    upload_staged(resident.mutable_bytes(), {p.bytes(), p.nbytes()}, kStagingBlock,
+                  kStagingInFlight, queued);
+    if (!queued.empty()) wait(queued.back());
   } else {
     std::vector<float> values(static_cast<size_t>(p.numel()));
     dequantize_to_f32(p.dtype(), p.bytes(), values.data(), values.size());

@@ -13,8 +13,10 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <tuple>
 
@@ -55,6 +57,16 @@ class CudaBackend final : public Backend {
   void synchronize();
   // Forgets the uploaded host parameters (their device memory returns to the arena).
   void release_parameters();
+
+  // Makes the copy stream wait for the compute work enqueued so far: device memory freed on the
+  // host may still be read by queued kernels, and an upload must not overwrite it under them.
+  void order_uploads_after_compute();
+  // Enqueues an upload of host bytes (pageable or not) to device `dst` on the copy stream,
+  // copied through pinned blocks of `block` bytes with at most `in_flight` of them queued in
+  // `queued` (each event keeps its block until its copy completed; the last one completes with
+  // all). Call order_uploads_after_compute() first when `dst` may be reused memory.
+  void upload_staged(std::byte* dst, std::span<const std::byte> src, uint64_t block, int in_flight,
+                     std::deque<CopyEvent>& queued);
 
  protected:
   Tensor parameter(const Tensor& p) override;

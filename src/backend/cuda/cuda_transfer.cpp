@@ -1,13 +1,7 @@
 #include "backend/cuda/cuda_transfer.h"
 
-#include <cuda_runtime_api.h>
-
 #include <algorithm>
-#include <cstring>
 #include <deque>
-
-#include "backend/cuda/cuda_check.h"
-#include "backend/cuda/cuda_memory.h"
 
 namespace ebb {
 namespace {
@@ -37,26 +31,10 @@ std::shared_ptr<Storage> CudaTransfer::allocate(uint64_t bytes, std::string_view
 }
 
 std::shared_ptr<TransferEvent> CudaTransfer::upload(std::vector<UploadPiece> pieces) {
-  CudaDeviceScope scope(backend_.device_index());
-  cudaEvent_t computed = nullptr;
-  cuda::check(cudaEventCreateWithFlags(&computed, cudaEventDisableTiming), "cudaEventCreate");
-  cuda::check(cudaEventRecord(computed, backend_.stream()), "cudaEventRecord");
-  const cudaError_t waited = cudaStreamWaitEvent(backend_.copy_stream().stream(), computed, 0);
-  cudaEventDestroy(computed);  // the wait holds what it needs
-  cuda::check(waited, "cudaStreamWaitEvent");
-
+  backend_.order_uploads_after_compute();
   std::deque<CopyEvent> copies;
-  for (const UploadPiece& piece : pieces) {
-    for (uint64_t at = 0; at < piece.src.size(); at += staging_block_) {
-      const uint64_t n = std::min<uint64_t>(staging_block_, piece.src.size() - at);
-      // Keep at most in_flight_ blocks queued: the oldest finished block returns to the pool.
-      while (copies.size() >= static_cast<size_t>(in_flight_)) copies.pop_front();
-      std::shared_ptr<Storage> staging = backend_.pinned_pool().acquire(n, "upload staging");
-      std::byte* const host = staging->data();  // before the move below hands staging over
-      std::memcpy(host, piece.src.data() + at, n);
-      copies.push_back(backend_.copy_stream().upload(piece.dst + at, host, n, std::move(staging)));
-    }
-  }
+  for (const UploadPiece& piece : pieces)
+    backend_.upload_staged(piece.dst, piece.src, staging_block_, in_flight_, copies);
   return std::make_shared<CudaTransferEvent>(std::move(copies));
 }
 
