@@ -20,69 +20,26 @@ int main(int argc, char** argv) {
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <stdexcept>
+#include <initializer_list>
 #include <string>
 #include <type_traits>
-#include <vector>
 
 #include "backend/cuda/kernels/activations.h"
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/norms.h"
 #include "backend/cuda/kernels/softmax.h"
+#include "cuda_bench_util.h"
 
 namespace {
 
-void cuda_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(err));
-}
+using ebb::bench::DeviceBuffer;
 
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t bytes) {
-    cuda_check(cudaMalloc(&ptr_, bytes), "cudaMalloc");
-    // Small finite values in every storage type.
-    cuda_check(cudaMemset(ptr_, 0x3c, bytes), "cudaMemset");
-  }
-  ~DeviceBuffer() { cudaFree(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  template <class T>
-  T* get() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  void* ptr_ = nullptr;
-};
-
-float elapsed_ms(const std::function<void()>& call, cudaStream_t stream, int calls) {
-  cudaEvent_t start, stop;
-  cuda_check(cudaEventCreate(&start), "cudaEventCreate");
-  cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
-  cuda_check(cudaEventRecord(start, stream), "cudaEventRecord");
-  for (int i = 0; i < calls; ++i) call();
-  cuda_check(cudaEventRecord(stop, stream), "cudaEventRecord");
-  cuda_check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-  float ms = 0;
-  cuda_check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms;
-}
-
-// Median milliseconds per call over 7 rounds of about 50 ms each, after warm-up.
-double measure_ms(const std::function<void()>& call, cudaStream_t stream) {
-  const float warm = elapsed_ms(call, stream, 3) / 3;
-  const int calls = std::clamp(static_cast<int>(50.0f / std::max(warm, 1e-3f)), 3, 5000);
-  std::vector<double> rounds;
-  for (int r = 0; r < 7; ++r) rounds.push_back(elapsed_ms(call, stream, calls) / calls);
-  std::sort(rounds.begin(), rounds.end());
-  return rounds[rounds.size() / 2];
+// Small finite values in every storage type.
+void fill_all(std::initializer_list<const DeviceBuffer*> buffers) {
+  for (const DeviceBuffer* b : buffers) b->fill(0x3c);
 }
 
 template <class T>
@@ -100,7 +57,7 @@ bool wanted(const char* kernel) {
 void report(const char* kernel, const std::string& shape, const char* type, double bytes,
             const std::function<void()>& call, cudaStream_t stream) {
   if (!wanted(kernel)) return;
-  const double ms = measure_ms(call, stream);
+  const double ms = ebb::bench::median_ms(call, stream, 50.0f);
   std::printf("%-22s %-24s %-5s %9.4f %8.0f\n", kernel, shape.c_str(), type, ms,
               bytes / (ms * 1e-3) * 1e-9);
 }
@@ -125,6 +82,7 @@ void bench_storage(cudaStream_t stream) {
   for (const NchwShape& s : kGroupShapes) {
     const size_t elems = size_t(s.n * s.c * s.s);
     DeviceBuffer x(elems * sizeof(T)), y(elems * sizeof(T)), g(s.c * sizeof(T)), b(s.c * sizeof(T));
+    fill_all({&x, &y, &g, &b});
     const double bytes = 2.0 * elems * sizeof(T);
     report(
         "group_norm", s.name, tn, bytes,
@@ -164,6 +122,7 @@ void bench_storage(cudaStream_t stream) {
     const int64_t rows = 2 * 4096, d = 320;
     DeviceBuffer x(rows * d * sizeof(T)), y(rows * d * sizeof(T)), g(d * sizeof(T)),
         geglu_in(rows * 2 * 1280 * sizeof(T)), geglu_out(rows * 1280 * sizeof(T));
+    fill_all({&x, &y, &g, &geglu_in, &geglu_out});
     report(
         "layer_norm", "8192x320", tn, 2.0 * rows * d * sizeof(T),
         [&] {
@@ -182,6 +141,7 @@ void bench_storage(cudaStream_t stream) {
   {
     const int64_t rows = 2 * 8 * 1024, cols = 4096;
     DeviceBuffer x(rows * cols * sizeof(T));
+    fill_all({&x});
     report(
         "softmax", "16384x4096", tn, 2.0 * rows * cols * sizeof(T),
         [&] { ebb::cuda::softmax(x.get<T>(), x.get<T>(), rows, cols, stream); }, stream);
@@ -201,11 +161,11 @@ int main(int argc, char** argv) {
   }
   try {
     cudaDeviceProp prop;
-    cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    ebb::bench::cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
     std::printf("%-22s %-24s %-5s %9s %8s\n", "kernel", "shape", "type", "ms", "GB/s");
     cudaStream_t stream;
-    cuda_check(cudaStreamCreate(&stream), "cudaStreamCreate");
+    ebb::bench::cuda_check(cudaStreamCreate(&stream), "cudaStreamCreate");
     bench_storage<float>(stream);
     bench_storage<__half>(stream);
     bench_storage<__nv_bfloat16>(stream);

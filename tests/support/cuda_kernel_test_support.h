@@ -1,7 +1,7 @@
 #pragma once
-// GPU kernel tests: typed device arrays poisoned with NaN, host conversion to and from the
-// storage types (f32, f16, bf16), and comparison with a tolerance per storage type. Include
-// only where EBB_HAVE_CUDA is defined.
+// GPU kernel tests (random inputs come from backend/op_test_util.h): typed device arrays
+// poisoned with NaN, host conversion to and from the storage types (f32, f16, bf16), and
+// comparison with a tolerance per storage type. Include only where EBB_HAVE_CUDA is defined.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -9,11 +9,11 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "backend/op_test_util.h"
 #include "support/cuda_test_support.h"
 #include "tensor/float_convert.h"
 
@@ -54,15 +54,6 @@ float storage_to_f32(T t) {
 template <class T>
 std::vector<float> rounded(std::vector<float> v) {
   for (float& x : v) x = storage_to_f32(storage_from_f32<T>(x));
-  return v;
-}
-
-inline std::vector<float> random_normal(size_t n, uint32_t seed, float mean = 0.0f,
-                                        float stddev = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(mean, stddev);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
   return v;
 }
 
@@ -149,22 +140,6 @@ class StorageTypeNames {
   static std::string GetName(int) {
     return storage_name<T>();
   }
-};
-
-// Fixture base: skips without a device, owns a stream.
-class CudaKernelTest : public testing::Test {
- protected:
-  void SetUp() override {
-    std::string why_not;
-    if (!device_present(why_not)) GTEST_SKIP() << why_not;
-    cuda_check(cudaStreamCreate(&stream_), "cudaStreamCreate");
-  }
-  void TearDown() override {
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
-  }
-  void sync() { cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
-
-  cudaStream_t stream_ = nullptr;
 };
 
 }  // namespace ebb::test

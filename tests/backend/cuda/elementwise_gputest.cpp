@@ -85,15 +85,15 @@ std::vector<Case> cases() {
 }
 
 template <class T>
-class CudaElementwise : public test::CudaKernelTest {};
+class CudaElementwise : public test::CudaStreamTest {};
 TYPED_TEST_SUITE(CudaElementwise, test::StorageTypes, test::StorageTypeNames);
 
 TYPED_TEST(CudaElementwise, MatchesReference) {
   using T = TypeParam;
   uint32_t seed = 1;
   for (const Case& c : cases()) {
-    const auto a = test::rounded<T>(test::random_normal(c.a_len, seed++));
-    const auto b = test::rounded<T>(test::random_normal(c.b_len, seed++));
+    const auto a = test::rounded<T>(test::random_floats(c.a_len, seed++));
+    const auto b = test::rounded<T>(test::random_floats(c.b_len, seed++));
     DeviceArray<T> da(a), db(b), dout(count(c.sizes));
     for (auto op : {cuda::ElementwiseOp::Add, cuda::ElementwiseOp::Mul}) {
       dout.poison();
@@ -111,8 +111,8 @@ TYPED_TEST(CudaElementwise, MatchesReference) {
 TYPED_TEST(CudaElementwise, InPlaceAndRankZero) {
   using T = TypeParam;
   const std::vector<int64_t> sizes = {3, 1, 517};
-  const auto a = test::rounded<T>(test::random_normal(3 * 517, 3));
-  const auto b = test::rounded<T>(test::random_normal(517, 4));
+  const auto a = test::rounded<T>(test::random_floats(3 * 517, 3));
+  const auto b = test::rounded<T>(test::random_floats(517, 4));
   const Case c{"in place", sizes, dense(sizes), {0, 0, 1}, 3 * 517, 517};
   DeviceArray<T> da(a), db(b);
   cuda::elementwise(cuda::ElementwiseOp::Add, da.get(), c.a_strides.data(), db.get(),

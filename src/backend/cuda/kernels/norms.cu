@@ -188,14 +188,8 @@ __global__ void __launch_bounds__(kRowThreads)
                     int64_t rows, int64_t d, float eps) {
   __shared__ float shared[32];
   constexpr int V = kVec<T>;
-  constexpr int kTeamsPerBlock = kRowThreads / kTeam;
-  const int lane = threadIdx.x % kTeam;
   const int64_t chunks = (d + V - 1) / V;
-  // Every thread of a block runs the same number of iterations (block_sum synchronises).
-  for (int64_t first = static_cast<int64_t>(blockIdx.x) * kTeamsPerBlock; first < rows;
-       first += static_cast<int64_t>(gridDim.x) * kTeamsPerBlock) {
-    const int64_t r = first + threadIdx.x / kTeam;
-    const bool active = r < rows;
+  for_each_team_row<kTeam, kRowThreads>(rows, [&](int64_t r, bool active, int lane) {
     const T* xr = x + r * d;
     const float shift = active && !kRms ? to_f32(xr[0]) : 0.0f;
     ShiftedSums sums;
@@ -228,7 +222,7 @@ __global__ void __launch_bounds__(kRowThreads)
       }
       store_f32(out + r * d + i * V, count, v);
     }
-  }
+  });
 }
 
 template <class T, bool kRms>

@@ -106,6 +106,20 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// Hands rows to teams of kTeam threads (a warp, or the whole block of kThreads), calling
+// body(row, active, lane) round after round. Every thread of a block runs the same rounds, so
+// a body may synchronise the block; `active` is false for teams past the last row, whose row
+// must not be touched.
+template <int kTeam, int kThreads, class Body>
+__device__ __forceinline__ void for_each_team_row(int64_t rows, Body body) {
+  constexpr int kTeamsPerBlock = kThreads / kTeam;
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * kTeamsPerBlock; first < rows;
+       first += static_cast<int64_t>(gridDim.x) * kTeamsPerBlock) {
+    const int64_t row = first + threadIdx.x / kTeam;
+    body(row, row < rows, static_cast<int>(threadIdx.x % kTeam));
+  }
+}
+
 // Sum over the block, returned to every thread. `shared` holds 32 floats; the block is a
 // multiple of 32 threads. Synchronises, so every thread of the block must call it.
 __device__ __forceinline__ float block_sum(float v, float* shared) {

@@ -56,13 +56,8 @@ __global__ void __launch_bounds__(kThreads)
     softmax_kernel(const T* x, T* y, int64_t rows, int64_t cols) {
   __shared__ Running shared[32];
   constexpr int V = kVec<T>;
-  constexpr int kTeamsPerBlock = kThreads / kTeam;
-  const int lane = threadIdx.x % kTeam;
   const int64_t chunks = (cols + V - 1) / V;
-  for (int64_t first = static_cast<int64_t>(blockIdx.x) * kTeamsPerBlock; first < rows;
-       first += static_cast<int64_t>(gridDim.x) * kTeamsPerBlock) {
-    const int64_t r = first + threadIdx.x / kTeam;
-    const bool active = r < rows;
+  for_each_team_row<kTeam, kThreads>(rows, [&](int64_t r, bool active, int lane) {
     const T* xr = x + r * cols;
     Running run;
     for (int64_t i = lane; active && i < chunks; i += kTeam) {
@@ -88,7 +83,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int k = 0; k < V; ++k) v[k] = expf(v[k] - run.max) * inv;
       store_f32(y + r * cols + i * V, n, v);
     }
-  }
+  });
 }
 
 }  // namespace

@@ -45,14 +45,8 @@ __global__ void __launch_bounds__(kThreads)
 template <class T>
 void timestep_embedding(const float* timesteps, int64_t n, int64_t dim,
                         const cpu::TimestepEmbeddingParams& p, T* out, cudaStream_t stream) {
-  if (n < 0 || dim < 2) fail("timestep embedding: invalid shape n={} dim={}", n, dim);
+  const float denominator = cpu::timestep_frequency_denominator(n, dim, p);
   const int64_t half = dim / 2;
-  const float denominator = static_cast<float>(half) - p.downscale_freq_shift;
-  if (!(denominator > 0.0f) || !(p.max_period > 0.0f))
-    fail(
-        "timestep embedding: dim {} with downscale_freq_shift {} and max_period {} gives no "
-        "frequencies",
-        dim, p.downscale_freq_shift, p.max_period);
   if (n == 0) return;
   const Frequencies f{half,
                       static_cast<float>(-std::log(static_cast<double>(p.max_period))),
