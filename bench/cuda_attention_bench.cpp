@@ -17,15 +17,14 @@ int main() {
 
 #include <cuda_runtime_api.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/attention.h"
+#include "cuda_bench_util.h"
 #include "tensor/float_convert.h"
 
 namespace {
@@ -34,10 +33,8 @@ using ebb::DType;
 
 constexpr double kGemmPeakTflops = 787.0;
 
-void cuda_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(err));
-}
+using ebb::bench::cuda_check;
+using ebb::bench::DeviceBuffer;
 
 struct Shape {
   const char* name;
@@ -56,18 +53,6 @@ constexpr Shape kShapes[] = {
     {"vae 512px", 1, 1, 4096, 4096, 512},      {"vae 1024px", 1, 1, 16384, 16384, 512},
 };
 
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t bytes) { cuda_check(cudaMalloc(&ptr_, bytes), "cudaMalloc"); }
-  ~DeviceBuffer() { cudaFree(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void* get() const { return ptr_; }
-
- private:
-  void* ptr_ = nullptr;
-};
-
 void fill_random(const DeviceBuffer& dst, size_t elems, DType t, float amplitude, uint64_t seed) {
   std::vector<uint16_t> host(elems);
   uint64_t state = seed;
@@ -77,21 +62,6 @@ void fill_random(const DeviceBuffer& dst, size_t elems, DType t, float amplitude
     x = t == DType::BF16 ? ebb::f32_to_bf16(amplitude * u) : ebb::f32_to_f16(amplitude * u);
   }
   cuda_check(cudaMemcpy(dst.get(), host.data(), elems * 2, cudaMemcpyHostToDevice), "cudaMemcpy");
-}
-
-float elapsed_ms(const ebb::CudaAttentionArgs& args, cudaStream_t stream, int calls) {
-  cudaEvent_t start, stop;
-  cuda_check(cudaEventCreate(&start), "cudaEventCreate");
-  cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
-  cuda_check(cudaEventRecord(start, stream), "cudaEventRecord");
-  for (int i = 0; i < calls; ++i) ebb::cuda_attention(args, stream);
-  cuda_check(cudaEventRecord(stop, stream), "cudaEventRecord");
-  cuda_check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-  float ms = 0;
-  cuda_check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms;
 }
 
 // Median milliseconds per call over 7 rounds of about 100 ms each, after warm-up.
@@ -118,12 +88,7 @@ double measure_ms(const Shape& s, DType t, cudaStream_t stream) {
   args.out = out.get();
   args.out_strides = args.q_strides;
 
-  const float warm = elapsed_ms(args, stream, 3) / 3;
-  const int calls = std::clamp(static_cast<int>(100.0f / std::max(warm, 1e-3f)), 3, 2000);
-  std::vector<double> rounds;
-  for (int r = 0; r < 7; ++r) rounds.push_back(elapsed_ms(args, stream, calls) / calls);
-  std::sort(rounds.begin(), rounds.end());
-  return rounds[rounds.size() / 2];
+  return ebb::bench::median_ms([&] { ebb::cuda_attention(args, stream); }, stream, 100.0f);
 }
 
 }  // namespace

@@ -29,6 +29,6 @@ function(ebb_add_cuda target)
   target_sources(${target} PRIVATE ${cuda_sources})
   # The CUDA runtime is linked statically so the binary runs wherever a driver is present;
   # without a driver the backend reports "no CUDA device" instead of failing to start.
-  target_link_libraries(${target} PUBLIC CUDA::cudart_static)
+  target_link_libraries(${target} PUBLIC CUDA::cudart_static CUDA::cublasLt)
   target_compile_definitions(${target} PUBLIC EBB_HAVE_CUDA=1)
 endfunction()

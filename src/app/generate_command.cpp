@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_flags.h"
 #include "app/model_flags.h"
-#include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
@@ -43,7 +43,7 @@ struct GenerateArgs {
   bool overwrite = false;
   int clip_skip = 0;
   bool vae_tiling = false;
-  int threads = 0;
+  DeviceFlags devices;
   std::string prediction;
   // Image to image: the init PNG; the size defaults to the image's when -W / -H are not given.
   std::string init_image;
@@ -121,7 +121,16 @@ void run_generate(GenerateArgs a) {
     fail("unknown --prediction '{}' (valid: eps, v)", a.prediction);
   const ClipTokenizer tokenizer(find_clip_vocab());
   const TextConditioner text(store, spec.arch, tokenizer, spec.text);
-  CpuBackend backend(a.threads);
+  const Devices devices = resolve_devices(a.devices);
+  BackendSet backends(devices.options);
+  const std::string& text_device = text_encoder_device(devices.placement);
+  const std::string& unet_device = devices.placement.of(PlacedComponent::diffusion);
+  const std::string& vae_device = devices.placement.of(PlacedComponent::vae);
+  fmt::print(stderr, "devices: text encoders {}, diffusion {}, VAE {}\n", text_device, unet_device,
+             vae_device);
+  Backend& backend = backends.get(unet_device);
+  Backend& vae_backend = backends.get(vae_device);
+  options.text_backend = &backends.get(text_device);
 
   const uint64_t first_seed = a.seed < 0 ? std::random_device{}() : static_cast<uint64_t>(a.seed);
   for (int i = 0; i < a.batch_count; ++i) {
@@ -138,8 +147,9 @@ void run_generate(GenerateArgs a) {
             ? img2img_latent(backend, store, spec, text, options, *init_image, a.strength, progress)
             : txt2img_latent(backend, store, spec, text, options, progress);
     const auto decode_start = std::chrono::steady_clock::now();
-    const Image image =
-        to_rgb8(backend, decode_latent(backend, store, spec, latent, options.vae_tiling));
+    const Image image = to_rgb8(
+        vae_backend, decode_latent(vae_backend, store, spec,
+                                   vae_backend.import_from(backend, latent), options.vae_tiling));
     fmt::print(
         stderr, "image {}/{}: VAE decode {:.2f}s\n", i + 1, a.batch_count,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());
@@ -197,8 +207,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--clip-skip", args->clip_skip,
                   "Text encoder layers to skip from the end (0: the model's default)");
   cmd->add_flag("--vae-tiling", args->vae_tiling, "Decode the latent in tiles to save memory");
-  cmd->add_option("-t,--threads", args->threads, "CPU threads (0: all cores)")
-      ->capture_default_str();
+  add_device_flags(*cmd, args->devices);
   cmd->add_option("--prediction", args->prediction,
                   "What the UNet predicts: eps or v (default: v for SD 2.x, as the 768-v model; "
                   "eps otherwise; SD 2.x base models need eps)");

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "tensor/float_convert.h"
 
 namespace ebb {
 namespace {
@@ -65,8 +66,10 @@ Tensor Backend::output(const Shape& shape, DType dtype, std::string_view op) {
   return empty(shape, dtype, MemoryTag::Activations, op);
 }
 
-Tensor Backend::empty(const Shape& shape, DType dtype, MemoryTag tag, std::string_view op) {
-  return Tensor(arena_.allocate(dense_bytes(dtype, shape, op), tag, op), 0, dtype, shape);
+Tensor Backend::empty(const Shape& shape, std::optional<DType> dtype, MemoryTag tag,
+                      std::string_view op) {
+  const DType t = dtype.value_or(activation_dtype_);
+  return Tensor(arena_.allocate(dense_bytes(t, shape, op), tag, op), 0, t, shape);
 }
 
 void Backend::write(const Tensor& dst, const void* src, uint64_t bytes) {
@@ -84,7 +87,69 @@ void Backend::read(const Tensor& src, void* dst, uint64_t bytes) {
   copy_to_host(src, dst);
 }
 
-Tensor Backend::linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+void Backend::write_floats(const Tensor& dst, std::span<const float> values) {
+  if (values.size() != static_cast<uint64_t>(dst.numel()))
+    fail("write_floats: {} values given for {}", values.size(), dst.describe());
+  switch (dst.dtype()) {
+    case DType::F32:
+      write(dst, values.data(), values.size_bytes());
+      return;
+    case DType::F16:
+    case DType::BF16: {
+      std::vector<uint16_t> bits(values.size());
+      const bool half = dst.dtype() == DType::F16;
+      for (size_t i = 0; i < values.size(); ++i)
+        bits[i] = half ? f32_to_f16(values[i]) : f32_to_bf16(values[i]);
+      write(dst, bits.data(), bits.size() * sizeof(uint16_t));
+      return;
+    }
+    default:
+      fail("write_floats: {} is not F32, F16 or BF16", dst.describe());
+  }
+}
+
+void Backend::read_floats(const Tensor& src, std::span<float> values) {
+  if (values.size() != static_cast<uint64_t>(src.numel()))
+    fail("read_floats: {} values asked of {}", values.size(), src.describe());
+  switch (src.dtype()) {
+    case DType::F32:
+      read(src, values.data(), values.size_bytes());
+      return;
+    case DType::F16:
+    case DType::BF16: {
+      std::vector<uint16_t> bits(values.size());
+      read(src, bits.data(), bits.size() * sizeof(uint16_t));
+      const bool half = src.dtype() == DType::F16;
+      for (size_t i = 0; i < values.size(); ++i)
+        values[i] = half ? f16_to_f32(bits[i]) : bf16_to_f32(bits[i]);
+      return;
+    }
+    default:
+      fail("read_floats: {} is not F32, F16 or BF16", src.describe());
+  }
+}
+
+Tensor Backend::from_floats(const Shape& shape, std::span<const float> values,
+                            std::string_view op) {
+  Tensor t = empty(shape, activation_dtype_, MemoryTag::Activations, op);
+  write_floats(t, values);
+  return t;
+}
+
+Tensor Backend::import_from(Backend& source, const Tensor& t) {
+  if (!t.defined() || (t.device() == device() && t.dtype() == activation_dtype_)) return t;
+  return from_floats(t.shape(), source.to_floats(t), "import");
+}
+
+std::vector<float> Backend::to_floats(const Tensor& t) {
+  const Tensor dense = t.is_contiguous() ? t : contiguous(t);
+  std::vector<float> values(static_cast<size_t>(dense.numel()));
+  read_floats(dense, values);
+  return values;
+}
+
+Tensor Backend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const Tensor w = parameter(weight), b = parameter(bias);
   check_operands("linear", {{"x", x}, {"w", w}, {"b", b}}, false);
   if (x.rank() < 1 || w.rank() != 2 || x.dim(-1) != w.dim(1))
     fail("linear: x {} does not match weight w {} (expected x [..., {}])", x.describe(),
@@ -92,7 +157,7 @@ Tensor Backend::linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   check_vector("linear", {"b", b}, w.dim(0), x);
   Shape shape = x.shape();
   shape.back() = w.dim(0);
-  Tensor out = output(shape, DType::F32, "linear");
+  Tensor out = output(shape, activation_dtype_, "linear");
   const int64_t rows = shape_numel(x.shape(), 0, x.rank() - 1);
   linear_into(x.reshape({rows, x.dim(-1)}), w, b, out.reshape({rows, w.dim(0)}));
   return out;
@@ -102,7 +167,9 @@ Tensor Backend::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int st
   return conv2d(x, w, b, Conv2dGeometry::uniform(stride, pad));
 }
 
-Tensor Backend::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
+Tensor Backend::conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Conv2dGeometry& g) {
+  const Tensor w = parameter(weight), b = parameter(bias);
   check_operands("conv2d", {{"x", x}, {"w", w}, {"b", b}}, false);
   if (x.rank() != 4 || w.rank() != 4 || x.dim(1) != w.dim(1))
     fail("conv2d: input x {} does not match weight w {} (expected x [N, {}, H, W])", x.describe(),
@@ -116,41 +183,45 @@ Tensor Backend::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const 
     fail("conv2d: kernel of w {} does not fit padded input x {}", w.describe(), x.describe());
   const Shape shape{x.dim(0), w.dim(0), (h - w.dim(2)) / g.stride + 1,
                     (wd - w.dim(3)) / g.stride + 1};
-  Tensor out = output(shape, DType::F32, "conv2d");
+  Tensor out = output(shape, activation_dtype_, "conv2d");
   conv2d_into(x, w, b, g, out);
   return out;
 }
 
-Tensor Backend::group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
-                           float eps) {
+Tensor Backend::group_norm(const Tensor& x, int64_t groups, const Tensor& gamma_param,
+                           const Tensor& beta_param, float eps) {
+  const Tensor gamma = parameter(gamma_param), beta = parameter(beta_param);
   check_operands("group_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}}, false);
   if (x.rank() < 2 || groups < 1 || x.dim(1) % groups != 0)
     fail("group_norm: x {} cannot be split into {} channel groups", x.describe(), groups);
   check_vector("group_norm", {"gamma", gamma}, x.dim(1), x);
   check_vector("group_norm", {"beta", beta}, x.dim(1), x);
-  Tensor out = output(x.shape(), DType::F32, "group_norm");
+  Tensor out = output(x.shape(), activation_dtype_, "group_norm");
   const int64_t spatial = shape_numel(x.shape(), 2, x.rank());
   const Shape flat{x.dim(0), x.dim(1), spatial};
   group_norm_into(x.reshape(flat), groups, gamma, beta, eps, out.reshape(flat));
   return out;
 }
 
-Tensor Backend::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+Tensor Backend::layer_norm(const Tensor& x, const Tensor& gamma_param, const Tensor& beta_param,
+                           float eps) {
+  const Tensor gamma = parameter(gamma_param), beta = parameter(beta_param);
   check_operands("layer_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}}, false);
   if (x.rank() < 1) fail("layer_norm: x {} has no dimension to normalise", x.describe());
   check_vector("layer_norm", {"gamma", gamma}, x.dim(-1), x);
   check_vector("layer_norm", {"beta", beta}, x.dim(-1), x);
-  Tensor out = output(x.shape(), DType::F32, "layer_norm");
+  Tensor out = output(x.shape(), activation_dtype_, "layer_norm");
   const Shape flat{shape_numel(x.shape(), 0, x.rank() - 1), x.dim(-1)};
   layer_norm_into(x.reshape(flat), gamma, beta, eps, out.reshape(flat));
   return out;
 }
 
-Tensor Backend::rms_norm(const Tensor& x, const Tensor& gamma, float eps) {
+Tensor Backend::rms_norm(const Tensor& x, const Tensor& gamma_param, float eps) {
+  const Tensor gamma = parameter(gamma_param);
   check_operands("rms_norm", {{"x", x}, {"gamma", gamma}}, false);
   if (x.rank() < 1) fail("rms_norm: x {} has no dimension to normalise", x.describe());
   check_vector("rms_norm", {"gamma", gamma}, x.dim(-1), x);
-  Tensor out = output(x.shape(), DType::F32, "rms_norm");
+  Tensor out = output(x.shape(), activation_dtype_, "rms_norm");
   const Shape flat{shape_numel(x.shape(), 0, x.rank() - 1), x.dim(-1)};
   rms_norm_into(x.reshape(flat), gamma, eps, out.reshape(flat));
   return out;
@@ -161,7 +232,7 @@ Tensor Backend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (!a.defined() || !b.defined()) fail("{}: an operand is none", name);
   check_operands(name, {{"a", a}, {"b", b}}, true);
   const Shape shape = broadcast_shape(name, a, b);
-  Tensor out = output(shape, DType::F32, name);
+  Tensor out = output(shape, activation_dtype_, name);
   binary_into(op, a.expand(shape), b.expand(shape), out);
   return out;
 }
@@ -250,7 +321,7 @@ Tensor Backend::upsample_nearest2x(const Tensor& x) {
 
 Tensor Backend::activation(Activation a, const Tensor& x, std::string_view name) {
   check_operands(name, {{"x", x}}, false);
-  Tensor out = output(x.shape(), DType::F32, name);
+  Tensor out = output(x.shape(), activation_dtype_, name);
   activation_into(a, x, out);
   return out;
 }
@@ -270,7 +341,7 @@ Tensor Backend::geglu(const Tensor& x, GeluApproximation approximation) {
     fail("geglu: the last dimension of x {} is not hidden and gate halves", x.describe());
   Shape shape = x.shape();
   shape.back() /= 2;
-  Tensor out = output(shape, DType::F32, "geglu");
+  Tensor out = output(shape, activation_dtype_, "geglu");
   const int64_t rows = shape_numel(x.shape(), 0, x.rank() - 1);
   geglu_into(x.reshape({rows, x.dim(-1)}), approximation, out.reshape({rows, shape.back()}));
   return out;
@@ -279,7 +350,7 @@ Tensor Backend::geglu(const Tensor& x, GeluApproximation approximation) {
 Tensor Backend::softmax(const Tensor& x) {
   check_operands("softmax", {{"x", x}}, false);
   if (x.rank() < 1) fail("softmax: x {} has no dimension to normalise", x.describe());
-  Tensor out = output(x.shape(), DType::F32, "softmax");
+  Tensor out = output(x.shape(), activation_dtype_, "softmax");
   const Shape flat{shape_numel(x.shape(), 0, x.rank() - 1), x.dim(-1)};
   softmax_into(x.reshape(flat), out.reshape(flat));
   return out;
@@ -306,7 +377,7 @@ Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int
       fail("attention: mask {} does not broadcast to the scores {}", mask.describe(),
            shape_str(scores));
   }
-  Tensor out = output(q.shape(), DType::F32, "attention");
+  Tensor out = output(q.shape(), activation_dtype_, "attention");
   attention_into(q, k, v, heads, mask.defined() ? mask.expand(scores) : Tensor{}, scale, out);
   return out;
 }
@@ -320,7 +391,7 @@ Tensor Backend::rope(const Tensor& x, int64_t heads, const Tensor& cos, const Te
   if (!ok)
     fail("rope: x {} with {} heads of even size needs cos and sin [{}, D/2], not {} and {}",
          x.describe(), heads, x.rank() == 3 ? x.dim(1) : 0, cos.describe(), sin.describe());
-  Tensor out = output(x.shape(), DType::F32, "rope");
+  Tensor out = output(x.shape(), activation_dtype_, "rope");
   rope_into(x, heads, cos, sin, layout, out);
   return out;
 }
@@ -349,7 +420,7 @@ Tensor Backend::timestep_embedding(const Tensor& t, int64_t dim,
   check_operands("timestep_embedding", {{"t", t}}, false);
   if (t.rank() != 1 || dim < 2)
     fail("timestep_embedding: t {} should be [N] and dim {} at least 2", t.describe(), dim);
-  Tensor out = output({t.dim(0), dim}, DType::F32, "timestep_embedding");
+  Tensor out = output({t.dim(0), dim}, activation_dtype_, "timestep_embedding");
   timestep_embedding_into(t, params, out);
   return out;
 }

@@ -1,8 +1,12 @@
 #pragma once
 // The compute interface models are written against, once for every device. Ops take tensors
 // of this backend's device and return new tensors from its arena (tag: activations).
-// Activations are F32; weights of linear and conv2d may be F32, F16, BF16 or GGUF-quantized
-// where the backend reads them (the CPU backend dequantizes blocks of rows into scratch).
+// Activations are of the backend's activation dtype (the CPU's is F32; CUDA's F16 unless asked
+// otherwise); host code reads and writes them as f32 through write_floats / read_floats.
+// Weights of linear and conv2d may be F32, F16, BF16 or GGUF-quantized where the backend reads
+// them (the CPU backend dequantizes blocks of rows into scratch). Parameters (weights, biases,
+// norm affines) may also live on the host when the backend is a device: it makes them resident
+// itself (see parameter()).
 // An optional operand (a bias, an affine parameter) is an undefined Tensor: `Tensor{}`.
 //
 // Each public op checks shapes, dtypes and devices and allocates its output here; the backend
@@ -12,6 +16,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -53,14 +58,28 @@ class Backend {
 
   Device device() const { return arena_.device(); }
   Arena& arena() { return arena_; }
+  // The dtype of op outputs and of empty() by default: F32, F16 or BF16.
+  DType activation_dtype() const { return activation_dtype_; }
 
   // --- memory ---
-  // Uninitialised dense tensor from the arena; `op` names the caller if the budget is hit.
-  Tensor empty(const Shape& shape, DType dtype = DType::F32, MemoryTag tag = MemoryTag::Activations,
-               std::string_view op = "empty");
+  // Uninitialised dense tensor from the arena (dtype: the activation dtype unless given); `op`
+  // names the caller if the budget is hit.
+  Tensor empty(const Shape& shape, std::optional<DType> dtype = {},
+               MemoryTag tag = MemoryTag::Activations, std::string_view op = "empty");
   // Host bytes into a dense tensor of this backend, and back; `bytes` must equal nbytes().
   void write(const Tensor& dst, const void* src, uint64_t bytes);
   void read(const Tensor& src, void* dst, uint64_t bytes);
+  // Host f32 values into a dense F32, F16 or BF16 tensor (rounded to nearest even), and back.
+  // The value count must equal numel().
+  void write_floats(const Tensor& dst, std::span<const float> values);
+  void read_floats(const Tensor& src, std::span<float> values);
+  // A new activation tensor holding `values`; any tensor (views too) as f32 host values.
+  Tensor from_floats(const Shape& shape, std::span<const float> values,
+                     std::string_view op = "from_floats");
+  std::vector<float> to_floats(const Tensor& t);
+  // A tensor of `source` (another device, or another activation dtype) as this backend's
+  // activation; `t` itself when it already is one. Crosses devices through host memory.
+  Tensor import_from(Backend& source, const Tensor& t);
 
   // --- ops ---
   // x [..., in], w [out, in] (PyTorch's layout), b [out] or none -> [..., out].
@@ -102,14 +121,21 @@ class Backend {
   // Rotary embedding of x [B, L, H·D] per head; cos and sin [L, D/2] (rope_tables).
   Tensor rope(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
               RopeLayout layout);
-  // Flux's position tables: ids [L, axes] -> cos, sin [L, Σ axes_dim / 2].
+  // Flux's position tables: ids [L, axes] -> cos, sin [L, Σ axes_dim / 2], F32 on every
+  // backend (positions beyond 2048 are not exact in f16); ids F32 too.
   std::pair<Tensor, Tensor> rope_tables(const Tensor& ids, const std::vector<int64_t>& axes_dim,
                                         double theta);
-  // Sinusoidal embedding of timesteps t [N] -> [N, dim].
+  // Sinusoidal embedding of timesteps t [N] (F32 on every backend) -> [N, dim].
   Tensor timestep_embedding(const Tensor& t, int64_t dim, const TimestepEmbeddingParams& params);
 
  protected:
-  explicit Backend(std::unique_ptr<DeviceMemory> memory) : arena_(std::move(memory)) {}
+  explicit Backend(std::unique_ptr<DeviceMemory> memory, DType activation_dtype = DType::F32)
+      : arena_(std::move(memory)), activation_dtype_(activation_dtype) {}
+
+  // A parameter operand (weight, bias, norm affine) as this backend reads it. Ops call it
+  // for every such operand before checking devices; `p` may be undefined. The CPU backend
+  // returns `p` as is; a device backend makes host parameters resident on its device.
+  virtual Tensor parameter(const Tensor& p) { return p; }
 
   // Hooks. Shapes and devices are checked and `out` is allocated (dense) by the caller;
   // dtypes are the backend's to check (fail_unsupported). x, gamma, beta, b are dense.
@@ -163,6 +189,7 @@ class Backend {
   Tensor activation(Activation a, const Tensor& x, std::string_view name);
 
   Arena arena_;
+  DType activation_dtype_;
 };
 
 }  // namespace ebb

@@ -14,9 +14,7 @@ Tensor apply_emphasis(Backend& backend, const Tensor& hidden, std::span<const fl
   bool weighted = false;
   for (float w : weights) weighted = weighted || w != 1.0f;
   if (!weighted) return hidden;  // keeps unweighted prompts bit-identical to diffusers
-  const Tensor dense = backend.contiguous(hidden);
-  std::vector<float> values(static_cast<size_t>(dense.numel()));
-  backend.read(dense, values.data(), values.size() * sizeof(float));
+  std::vector<float> values = backend.to_floats(hidden);
   const size_t width = values.size() / weights.size();
   double before = 0, after = 0;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -27,9 +25,7 @@ Tensor apply_emphasis(Backend& backend, const Tensor& hidden, std::span<const fl
   // Means of the same element count: their ratio is the ratio of the sums.
   const auto rescale = static_cast<float>(before / after);
   for (float& v : values) v *= rescale;
-  Tensor out = backend.empty(dense.shape(), DType::F32, MemoryTag::Activations, "emphasis");
-  backend.write(out, values.data(), values.size() * sizeof(float));
-  return out;
+  return backend.from_floats(hidden.shape(), values, "emphasis");
 }
 
 }  // namespace

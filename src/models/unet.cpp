@@ -72,9 +72,10 @@ class UNetRun {
 
   // SiLU of the time embedding (plus SDXL's label embedding): every ResBlock's emb_layers.0.
   void embed_time(int64_t batch, float timestep, const UNetCondition& cond) {
-    Tensor t = backend_.empty({batch});
+    // Timesteps stay f32 on every backend: f16 would round fractional sampler timesteps.
+    Tensor t = backend_.empty({batch}, DType::F32, MemoryTag::Activations, "timesteps");
     const std::vector<float> steps(static_cast<size_t>(batch), timestep);
-    backend_.write(t, steps.data(), t.nbytes());
+    backend_.write_floats(t, steps);
     const int64_t mc = config_.model_channels, ted = config_.time_embed_dim();
     Tensor emb =
         mlp("time_embed.", backend_.timestep_embedding(t, mc, cpu::sd_timestep_params()), mc, ted);

@@ -223,9 +223,7 @@ Tensor vae_latent_sample(Backend& backend, const Tensor& moments, const Tensor& 
   }
   // The backend has no exp op; the latent is small, so the draw runs on the host.
   const int64_t half = latent[1], plane = latent[2] * latent[3];
-  std::vector<float> m(moments.numel()), e(noise.numel());
-  backend.read(backend.contiguous(moments), m.data(), m.size() * sizeof(float));
-  backend.read(backend.contiguous(noise), e.data(), e.size() * sizeof(float));
+  const std::vector<float> m = backend.to_floats(moments), e = backend.to_floats(noise);
   std::vector<float> out(e.size());
   for (int64_t b = 0; b < latent[0]; ++b) {
     for (int64_t i = 0; i < half * plane; ++i) {
@@ -235,9 +233,7 @@ Tensor vae_latent_sample(Backend& backend, const Tensor& moments, const Tensor& 
       out[b * half * plane + i] = mu + std::exp(0.5f * logvar) * e[b * half * plane + i];
     }
   }
-  Tensor result = backend.empty(latent, DType::F32, MemoryTag::Activations, "vae sample");
-  backend.write(result, out.data(), out.size() * sizeof(float));
-  return result;
+  return backend.from_floats(latent, out, "vae sample");
 }
 
 }  // namespace ebb

@@ -14,10 +14,7 @@ Tensor causal_attention_mask(Backend& backend, int64_t length) {
   for (size_t query = 0; query < n; ++query)
     for (size_t key = query + 1; key < n; ++key)
       mask[query * n + key] = -std::numeric_limits<float>::infinity();
-  Tensor out =
-      backend.empty({length, length}, DType::F32, MemoryTag::Activations, "causal attention mask");
-  backend.write(out, mask.data(), mask.size() * sizeof(float));
-  return out;
+  return backend.from_floats({length, length}, mask, "causal attention mask");
 }
 
 }  // namespace ebb

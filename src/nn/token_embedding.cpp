@@ -20,10 +20,7 @@ Tensor gather_embedding_rows(Backend& backend, const Tensor& table, std::span<co
     dequantize_to_f32(table.dtype(), table.bytes() + static_cast<uint64_t>(ids[i]) * row_bytes,
                       rows.data() + i * static_cast<size_t>(width), static_cast<uint64_t>(width));
   }
-  Tensor out = backend.empty({static_cast<int64_t>(ids.size()), width}, DType::F32,
-                             MemoryTag::Activations, "embedding lookup");
-  backend.write(out, rows.data(), rows.size() * sizeof(float));
-  return out;
+  return backend.from_floats({static_cast<int64_t>(ids.size()), width}, rows, "embedding lookup");
 }
 
 }  // namespace ebb

@@ -6,9 +6,7 @@ namespace ebb {
 namespace {
 
 Tensor scalar(Backend& backend, float value) {
-  Tensor t = backend.empty({1}, DType::F32, MemoryTag::Activations, "scalar");
-  backend.write(t, &value, sizeof(value));
-  return t;
+  return backend.from_floats({1}, {&value, 1}, "scalar");
 }
 
 // The backend has SiLU but no sigmoid: x · sigmoid(a x) = silu(a x) / a.

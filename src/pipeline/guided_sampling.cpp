@@ -4,7 +4,6 @@
 #include <span>
 
 #include "core/error.h"
-#include "pipeline/host_tensor.h"
 #include "pipeline/samplers/guidance.h"
 #include "pipeline/schedule.h"
 
@@ -26,7 +25,7 @@ Tensor sdxl_time_ids(Backend& backend, int64_t batch, int width, int height) {
     const float h = static_cast<float>(height), w = static_cast<float>(width);
     ids.insert(ids.end(), {h, w, 0.0f, 0.0f, h, w});
   }
-  return tensor_from_host(backend, {batch, 6}, ids);
+  return backend.from_floats({batch, 6}, ids);
 }
 
 // The UNet's condition for one or more prompts' encodings stacked on the batch axis.
@@ -65,10 +64,15 @@ Tensor sample_guided(Backend& backend, WeightStore& store, const DiffusionModelS
                      const TextConditioner& text, const Txt2ImgOptions& options,
                      const SamplingPlan& plan, std::vector<float> x, TorchCpuGenerator& generator,
                      const Txt2ImgProgress& progress) {
-  const TextConditioning cond = text.encode(backend, options.prompt);
+  Backend& text_backend = options.text_backend ? *options.text_backend : backend;
+  const auto encode = [&](const std::string& prompt) {
+    const TextConditioning c = text.encode(text_backend, prompt);
+    return TextConditioning{backend.import_from(text_backend, c.context),
+                            backend.import_from(text_backend, c.pooled)};
+  };
+  const TextConditioning cond = encode(options.prompt);
   const bool guided = options.cfg_scale != 1.0f;
-  const TextConditioning uncond =
-      guided ? text.encode(backend, options.negative_prompt) : TextConditioning{};
+  const TextConditioning uncond = guided ? encode(options.negative_prompt) : TextConditioning{};
   // One batch-2 UNet call when both prompts span the same number of token windows.
   const bool batched = guided && cond.context.shape() == uncond.context.shape();
   const UNetCondition cond_only = stacked_condition(backend, spec, {&cond}, options);
@@ -81,23 +85,22 @@ Tensor sample_guided(Backend& backend, WeightStore& store, const DiffusionModelS
   const auto n = static_cast<size_t>(shape_numel(shape));
   if (x.size() != n) fail("start latent of {} values for a latent of {}", x.size(), n);
   auto run_unet = [&](std::span<const float> scaled_x, float timestep, std::span<float> out) {
-    const Tensor xt = tensor_from_host(backend, shape, scaled_x);
+    const Tensor xt = backend.from_floats(shape, scaled_x);
     if (!guided) {
       const std::vector<float> e =
-          host_values(backend, unet_forward(backend, store, spec.unet, xt, timestep, cond_only));
+          backend.to_floats(unet_forward(backend, store, spec.unet, xt, timestep, cond_only));
       std::copy(e.begin(), e.end(), out.begin());
       return;
     }
     std::vector<float> u, c;
     if (batched) {
-      const std::vector<float> both_out = host_values(
-          backend,
+      const std::vector<float> both_out = backend.to_floats(
           unet_forward(backend, store, spec.unet, backend.concat({xt, xt}, 0), timestep, both));
       u.assign(both_out.begin(), both_out.begin() + static_cast<std::ptrdiff_t>(n));
       c.assign(both_out.begin() + static_cast<std::ptrdiff_t>(n), both_out.end());
     } else {
-      u = host_values(backend, unet_forward(backend, store, spec.unet, xt, timestep, uncond_only));
-      c = host_values(backend, unet_forward(backend, store, spec.unet, xt, timestep, cond_only));
+      u = backend.to_floats(unet_forward(backend, store, spec.unet, xt, timestep, uncond_only));
+      c = backend.to_floats(unet_forward(backend, store, spec.unet, xt, timestep, cond_only));
     }
     cfg_combine(u, c, options.cfg_scale, out);
   };
@@ -108,7 +111,7 @@ Tensor sample_guided(Backend& backend, WeightStore& store, const DiffusionModelS
   if (progress)
     io.on_step = [&progress](const StepInfo& info) { progress(info.step + 1, info.steps); };
   sample(plan, x, io);
-  return tensor_from_host(backend, shape, x);
+  return backend.from_floats(shape, x);
 }
 
 }  // namespace ebb

@@ -5,7 +5,6 @@
 #include "core/error.h"
 #include "models/vae.h"
 #include "pipeline/guided_sampling.h"
-#include "pipeline/host_tensor.h"
 #include "pipeline/schedule.h"
 #include "pipeline/torch_rng.h"
 #include "pipeline/vae_tiling.h"
@@ -21,7 +20,7 @@ Tensor from_rgb8(Backend& backend, const Image& image) {
   for (size_t i = 0; i < plane; ++i)
     for (size_t c = 0; c < 3; ++c)
       chw[c * plane + i] = 2.0f * (static_cast<float>(image.pixels[i * 3 + c]) / 255.0f) - 1.0f;
-  return tensor_from_host(backend, {1, 3, image.height, image.width}, chw);
+  return backend.from_floats({1, 3, image.height, image.width}, chw);
 }
 
 Tensor img2img_latent(Backend& backend, WeightStore& store, const DiffusionModelSpec& spec,
@@ -45,8 +44,8 @@ Tensor img2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
   TorchCpuGenerator generator(options.seed);
   std::vector<float> draw(static_cast<size_t>(shape_numel(shape)));
   generator.randn(draw);
-  std::vector<float> x = host_values(
-      backend, vae_latent_sample(backend, moments, tensor_from_host(backend, shape, draw)));
+  std::vector<float> x =
+      backend.to_floats(vae_latent_sample(backend, moments, backend.from_floats(shape, draw)));
   generator.randn(draw);
   const float sigma = plan.sigmas.front();
   for (size_t i = 0; i < x.size(); ++i) x[i] = x[i] * spec.vae_scaling_factor + draw[i] * sigma;

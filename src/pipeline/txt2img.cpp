@@ -6,7 +6,6 @@
 
 #include "core/error.h"
 #include "pipeline/guided_sampling.h"
-#include "pipeline/host_tensor.h"
 #include "pipeline/schedule.h"
 #include "pipeline/torch_rng.h"
 
@@ -28,9 +27,9 @@ Tensor txt2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
 
 Tensor decode_latent(Backend& backend, WeightStore& store, const DiffusionModelSpec& spec,
                      const Tensor& latent, const std::optional<VaeTiling>& tiling) {
-  std::vector<float> z = host_values(backend, latent);
+  std::vector<float> z = backend.to_floats(latent);
   for (float& v : z) v /= spec.vae_scaling_factor;
-  const Tensor scaled = tensor_from_host(backend, latent.shape(), z);
+  const Tensor scaled = backend.from_floats(latent.shape(), z);
   return tiling ? vae_decode_tiled(backend, store, spec.vae, scaled, *tiling)
                 : vae_decode(backend, store, spec.vae, scaled);
 }
@@ -38,7 +37,7 @@ Tensor decode_latent(Backend& backend, WeightStore& store, const DiffusionModelS
 Image to_rgb8(Backend& backend, const Tensor& image) {
   if (image.rank() != 4 || image.dim(0) != 1 || image.dim(1) != 3)
     fail("expected an image [1, 3, H, W], got {}", image.describe());
-  const std::vector<float> chw = host_values(backend, image);
+  const std::vector<float> chw = backend.to_floats(image);
   Image out;
   out.height = static_cast<int>(image.dim(2));
   out.width = static_cast<int>(image.dim(3));

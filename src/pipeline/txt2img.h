@@ -35,6 +35,8 @@ struct Txt2ImgOptions {
   Schedule schedule = Schedule::discrete;
   uint64_t seed = 42;
   std::optional<VaeTiling> vae_tiling;  // none: decode the whole latent at once
+  // Where the text encoders run (--clip-on-cpu); none: on the UNet's backend.
+  Backend* text_backend = nullptr;
 };
 
 // Called after each sampler step with the number of steps done.

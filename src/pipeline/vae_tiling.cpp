@@ -81,7 +81,7 @@ Tensor vae_tiled_pass(Backend& backend, const Tensor& input, int64_t in_scale, i
         blended.assign(product(out.dim(0) * out.dim(1), product(out_h, out_w)), 0.0f);
       }
       tile_values.resize(out.numel());
-      backend.read(out, tile_values.data(), tile_values.size() * sizeof(float));
+      backend.read_floats(out, tile_values);
       const int64_t planes = out.dim(0) * out.dim(1);
       const int64_t y0 = rows.starts[r] * out_scale, x0 = cols.starts[c] * out_scale;
       for (int64_t plane = 0; plane < planes; ++plane) {
@@ -94,9 +94,7 @@ Tensor vae_tiled_pass(Backend& backend, const Tensor& input, int64_t in_scale, i
       }
     }
   }
-  Tensor result = backend.empty(out_shape, DType::F32, MemoryTag::Activations, "vae tiling");
-  backend.write(result, blended.data(), blended.size() * sizeof(float));
-  return result;
+  return backend.from_floats(out_shape, blended, "vae tiling");
 }
 
 std::vector<int64_t> vae_tile_starts(int64_t length, int64_t tile, int64_t overlap) {

@@ -32,12 +32,14 @@ inline std::vector<float> download(Backend& be, const Tensor& t) {
   return v;
 }
 
-// ‖out − ref‖ / ‖ref‖
-inline double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
+// ‖out − ref‖ / ‖ref‖ (ref: double from a naive reference, or float from another backend)
+template <typename Ref>
+double relative_error(const std::vector<float>& out, const std::vector<Ref>& ref) {
   double diff = 0, norm = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
-    diff += (out[i] - ref[i]) * (out[i] - ref[i]);
-    norm += ref[i] * ref[i];
+    const double d = double(out[i]) - double(ref[i]);
+    diff += d * d;
+    norm += double(ref[i]) * double(ref[i]);
   }
   return std::sqrt(diff) / std::sqrt(norm);
 }

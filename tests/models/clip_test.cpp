@@ -28,16 +28,15 @@ void check_clip_l(const std::string& arch) {
   for (int p = 0; p < 4; ++p) {
     const std::string key = "prompt" + std::to_string(p) + ".clip_l.";
     const std::vector<int32_t> ids = refs.ids(key + "ids");
-    const double last = refs.expect_close(
-        key + "last_hidden_state",
-        sd_test::host_values(backend, encoder.run(backend, ids, {.skip = 1}).hidden));
+    const double last =
+        refs.expect_close(key + "last_hidden_state",
+                          backend.to_floats(encoder.run(backend, ids, {.skip = 1}).hidden));
     const double penultimate = refs.expect_close(
         key + "penultimate",
-        sd_test::host_values(backend,
-                             encoder.run(backend, ids, {.skip = 2, .final_norm = false}).hidden));
-    const double normed = refs.expect_close(
-        key + "penultimate_normed",
-        sd_test::host_values(backend, encoder.run(backend, ids, {.skip = 2}).hidden));
+        backend.to_floats(encoder.run(backend, ids, {.skip = 2, .final_norm = false}).hidden));
+    const double normed =
+        refs.expect_close(key + "penultimate_normed",
+                          backend.to_floats(encoder.run(backend, ids, {.skip = 2}).hidden));
     std::printf("%s\n",
                 fmt::format("{} {}: max |diff| last {:.3g} penultimate {:.3g} normed {:.3g}", arch,
                             key, last, penultimate, normed)
@@ -60,9 +59,8 @@ TEST(ClipTextEncoder, LastNormedIsTheLastHiddenState) {
   const std::vector<int32_t> ids = refs.ids("prompt0.clip_l.ids");
   const ClipTextOutput out =
       encoder.run(backend, ids, {.skip = 2, .final_norm = false, .last_normed = true});
-  refs.expect_close("prompt0.clip_l.penultimate", sd_test::host_values(backend, out.hidden));
-  refs.expect_close("prompt0.clip_l.last_hidden_state",
-                    sd_test::host_values(backend, out.last_normed));
+  refs.expect_close("prompt0.clip_l.penultimate", backend.to_floats(out.hidden));
+  refs.expect_close("prompt0.clip_l.last_hidden_state", backend.to_floats(out.last_normed));
 }
 
 TEST(ClipTextEncoder, RejectsBadInput) {

@@ -30,19 +30,18 @@ void check_open_clip(const std::string& arch, const std::string& encoder_name,
     const std::vector<int32_t> ids = refs.ids(key + "ids");
     const ClipTextOutput penultimate =
         encoder.run(backend, ids, {.skip = 2, .final_norm = false, .last_normed = true});
-    const double last = refs.expect_close(key + "last_hidden_state",
-                                          sd_test::host_values(backend, penultimate.last_normed));
+    const double last =
+        refs.expect_close(key + "last_hidden_state", backend.to_floats(penultimate.last_normed));
     const double raw =
-        refs.expect_close(key + "penultimate", sd_test::host_values(backend, penultimate.hidden));
-    const double normed = refs.expect_close(
-        key + "penultimate_normed",
-        sd_test::host_values(backend, encoder.run(backend, ids, {.skip = 2}).hidden));
+        refs.expect_close(key + "penultimate", backend.to_floats(penultimate.hidden));
+    const double normed =
+        refs.expect_close(key + "penultimate_normed",
+                          backend.to_floats(encoder.run(backend, ids, {.skip = 2}).hidden));
     double pooled_diff = 0;
     if (pooled)
       pooled_diff = refs.expect_close(
           key + "text_embeds",
-          sd_test::host_values(backend,
-                               open_clip_pooled(backend, encoder, penultimate.last_normed, ids)));
+          backend.to_floats(open_clip_pooled(backend, encoder, penultimate.last_normed, ids)));
     std::printf("%s\n", fmt::format("{} {}: max |diff| last {:.3g} penultimate {:.3g} normed "
                                     "{:.3g} text_embeds {:.3g}",
                                     arch, key, last, raw, normed, pooled_diff)

@@ -18,7 +18,6 @@
 #include "io/mapped_file.h"
 #include "io/model_source.h"
 #include "io/safetensors.h"
-#include "pipeline/host_tensor.h"
 #include "weights/ledger.h"
 #include "weights/weight_store.h"
 
@@ -94,7 +93,5 @@ struct SdCheckpoint {
   Ledger ledger;
   WeightStore store;
 };
-
-using ebb::host_values;
 
 }  // namespace ebb::sd_test

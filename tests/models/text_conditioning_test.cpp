@@ -15,7 +15,6 @@
 namespace ebb {
 namespace {
 
-using sd_test::host_values;
 using sd_test::SdCheckpoint;
 using sd_test::SdReferences;
 
@@ -67,11 +66,10 @@ TEST(TextConditioning, ContextMatchesDiffusers) {
     for (int p = 0; p < 4; ++p) {
       const std::string key = "prompt" + std::to_string(p) + ".";
       const TextConditioning cond = conditioner.encode(backend, prompt(p));
-      const double context = refs.expect_close(key + "context", host_values(backend, cond.context));
+      const double context = refs.expect_close(key + "context", backend.to_floats(cond.context));
       double pooled = 0;
       if (c.arch == Architecture::SDXL)
-        pooled =
-            refs.expect_close(key + "open_clip_g.text_embeds", host_values(backend, cond.pooled));
+        pooled = refs.expect_close(key + "open_clip_g.text_embeds", backend.to_floats(cond.pooled));
       else
         EXPECT_FALSE(cond.pooled.defined());
       std::printf("%s\n", fmt::format("{} {}: max |diff| context {:.3g} pooled {:.3g}", c.name, key,
@@ -89,7 +87,7 @@ TEST(TextConditioning, ClipSkipTwoOnSd1IsThePenultimateLayerNormed) {
   options.clip_skip = 2;
   const TextConditioner conditioner(checkpoint.store, Architecture::SD1, tokenizer(), options);
   refs.expect_close("prompt2.clip_l.penultimate_normed",
-                    host_values(backend, conditioner.encode(backend, prompt(2)).context));
+                    backend.to_floats(conditioner.encode(backend, prompt(2)).context));
   options.clip_skip = 3;  // the tiny encoder has 2 layers
   const TextConditioner too_deep(checkpoint.store, Architecture::SD1, tokenizer(), options);
   EXPECT_THROW(too_deep.encode(backend, prompt(2)), Error);
@@ -108,19 +106,19 @@ TEST(TextConditioning, LongPromptsConcatenateWindows) {
   ASSERT_EQ(cond.context.shape(), (Shape{1, 154, 64}));
 
   const ClipTextTransformer big_g = make_open_clip_text_encoder(checkpoint.store, "clip_g", 4);
-  const std::vector<float> context = host_values(backend, cond.context);
+  const std::vector<float> context = backend.to_floats(cond.context);
   for (size_t w = 0; w < 2; ++w) {
     const auto ids = std::span(windows.ids).subspan(w * 77, 77);
     const ClipTextOutput alone =
         big_g.run(backend, ids, {.skip = 2, .final_norm = false, .last_normed = true});
-    const std::vector<float> expected = host_values(backend, alone.hidden);
+    const std::vector<float> expected = backend.to_floats(alone.hidden);
     for (size_t t = 0; t < 77; ++t)
       for (size_t ch = 0; ch < 32; ++ch)
         ASSERT_EQ(context[((w * 77) + t) * 64 + 32 + ch], expected[t * 32 + ch])
             << "window " << w << " token " << t;
     if (w == 0) {
-      EXPECT_EQ(host_values(backend, cond.pooled),
-                host_values(backend, open_clip_pooled(backend, big_g, alone.last_normed, ids)));
+      EXPECT_EQ(backend.to_floats(cond.pooled),
+                backend.to_floats(open_clip_pooled(backend, big_g, alone.last_normed, ids)));
     }
   }
 }
@@ -139,8 +137,7 @@ TEST(TextConditioning, EmphasisScalesTokensAndKeepsTheMean) {
   EXPECT_GT(emphasised, 5u);
 
   const ClipTextTransformer clip_l = make_clip_text_encoder(checkpoint.store, "clip_l", 4);
-  const std::vector<float> plain =
-      host_values(backend, clip_l.run(backend, windows.ids, {}).hidden);
+  const std::vector<float> plain = backend.to_floats(clip_l.run(backend, windows.ids, {}).hidden);
   double before = 0, after = 0;
   std::vector<double> expected(plain.size());
   for (size_t i = 0; i < plain.size(); ++i) {
@@ -149,7 +146,7 @@ TEST(TextConditioning, EmphasisScalesTokensAndKeepsTheMean) {
     after += expected[i];
   }
   const std::vector<float> actual =
-      host_values(backend, conditioner.encode(backend, weighted).context);
+      backend.to_floats(conditioner.encode(backend, weighted).context);
   ASSERT_EQ(actual.size(), expected.size());
   double actual_sum = 0;
   for (size_t i = 0; i < actual.size(); ++i) {

@@ -40,12 +40,10 @@ Outputs run(const std::string& arch, const ModelPaths& paths) {
   options.sampler = Sampler::euler_a;
   Outputs out;
   const Tensor latent = txt2img_latent(backend, store, spec, text, options);
-  out.latent = sd_test::host_values(backend, latent);
-  out.image =
-      sd_test::host_values(backend, decode_latent(backend, store, spec, latent, std::nullopt));
+  out.latent = backend.to_floats(latent);
+  out.image = backend.to_floats(decode_latent(backend, store, spec, latent, std::nullopt));
   const Image init = to_rgb8(backend, decode_latent(backend, store, spec, latent, std::nullopt));
-  out.edited =
-      sd_test::host_values(backend, img2img_latent(backend, store, spec, text, options, init, 1.0));
+  out.edited = backend.to_floats(img2img_latent(backend, store, spec, text, options, init, 1.0));
   return out;
 }
 

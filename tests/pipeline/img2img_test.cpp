@@ -82,10 +82,10 @@ TEST(Img2ImgTest, EveryRunMatchesDiffusersPipeline) {
                                            reported = step;
                                          });
     EXPECT_EQ(reported, expected_steps);
-    refs.expect_close(name + ".latent", sd_test::host_values(sd.backend, latent));
+    refs.expect_close(name + ".latent", sd.backend.to_floats(latent));
     const Tensor decoded =
         decode_latent(sd.backend, sd.checkpoint.store, sd.spec, latent, std::nullopt);
-    refs.expect_close(name + ".image", sd_test::host_values(sd.backend, decoded));
+    refs.expect_close(name + ".image", sd.backend.to_floats(decoded));
 
     // The plan walks the noise levels of the timesteps diffusers' scheduler planned.
     const DiscreteSchedule schedule = DiscreteSchedule::scaled_linear();
@@ -108,15 +108,15 @@ TEST(Img2ImgTest, StrengthOneFromTheSameSeedIsNotTxt2Img) {
   Txt2ImgOptions options = recorded_options(img2img_manifest().at("runs").at(0), image);
   options.steps = 2;
   const auto run = [&](const Image& init) {
-    return sd_test::host_values(sd.backend, img2img_latent(sd.backend, sd.checkpoint.store, sd.spec,
-                                                           sd.text, options, init, 1.0));
+    return sd.backend.to_floats(
+        img2img_latent(sd.backend, sd.checkpoint.store, sd.spec, sd.text, options, init, 1.0));
   };
   const std::vector<float> first = run(image);
   EXPECT_EQ(first, run(image));
   for (uint8_t& p : image.pixels) p = static_cast<uint8_t>(255 - p);
   EXPECT_NE(first, run(image));
-  EXPECT_NE(first, sd_test::host_values(sd.backend, txt2img_latent(sd.backend, sd.checkpoint.store,
-                                                                   sd.spec, sd.text, options)));
+  EXPECT_NE(first, sd.backend.to_floats(
+                       txt2img_latent(sd.backend, sd.checkpoint.store, sd.spec, sd.text, options)));
 }
 
 TEST(Img2ImgTest, BadInputIsAnError) {
@@ -143,7 +143,7 @@ TEST(Img2ImgTest, BadInputIsAnError) {
 TEST(Img2ImgTest, PixelsMapToMinusOneToOne) {
   CpuBackend backend(1);
   const Image image{.width = 2, .height = 1, .channels = 3, .pixels = {0, 255, 128, 1, 2, 3}};
-  const std::vector<float> chw = sd_test::host_values(backend, from_rgb8(backend, image));
+  const std::vector<float> chw = backend.to_floats(from_rgb8(backend, image));
   const auto unit = [](int v) { return 2.0f * (static_cast<float>(v) / 255.0f) - 1.0f; };
   EXPECT_EQ(chw, (std::vector<float>{-1.0f, unit(1), 1.0f, unit(2), unit(128), unit(3)}));
 }

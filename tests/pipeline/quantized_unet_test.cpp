@@ -76,7 +76,7 @@ std::vector<float> txt2img(const ModelPaths& paths) {
   options.width = options.height = 16;
   options.steps = 3;
   options.sampler = Sampler::euler_a;
-  return sd_test::host_values(backend, txt2img_latent(backend, store, spec, text, options));
+  return backend.to_floats(txt2img_latent(backend, store, spec, text, options));
 }
 
 double relative_gap(const std::vector<float>& a, const std::vector<float>& reference) {

@@ -11,32 +11,16 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
-#include "models/sd_text_references.h"
 #include "support/sd_tiny_pipeline.h"
 
 namespace ebb {
 namespace {
 
+using sd_test::recorded_options;
 using sd_test::sd_manifest;
 using sd_test::tiny_spec;
 using sd_test::tiny_text_options;
 using sd_test::tokenizer;
-
-Txt2ImgOptions recorded_options(const nlohmann::json& run, const DiffusionModelSpec& spec) {
-  const nlohmann::json& t = sd_manifest().at("txt2img");
-  Txt2ImgOptions o;
-  o.prompt = sd_manifest().at("prompts").at(t.at("prompt").get<int>());
-  o.negative_prompt = sd_manifest().at("prompts").at(t.at("negative_prompt").get<int>());
-  o.cfg_scale = t.at("cfg_scale");
-  o.steps = t.at("steps");
-  o.seed = t.at("seed");
-  const std::vector<int64_t> latent = t.at("latent_shape");
-  o.height = static_cast<int>(latent.at(2) * spec.vae.downscale());
-  o.width = static_cast<int>(latent.at(3) * spec.vae.downscale());
-  o.sampler = parse_sampler(run.at("sampler").get<std::string>());
-  o.schedule = parse_schedule(run.at("schedule").get<std::string>());
-  return o;
-}
 
 class Txt2ImgReferenceTest : public ::testing::TestWithParam<std::string> {};
 
@@ -59,10 +43,10 @@ TEST_P(Txt2ImgReferenceTest, EverySamplerRunMatchesTheReference) {
         });
     EXPECT_EQ(reported, options.steps);
     const double latent_gap =
-        refs.expect_close("txt2img." + name + ".latent", sd_test::host_values(backend, latent));
+        refs.expect_close("txt2img." + name + ".latent", backend.to_floats(latent));
     const Tensor image = decode_latent(backend, checkpoint.store, spec, latent, std::nullopt);
     const double image_gap =
-        refs.expect_close("txt2img." + name + ".image", sd_test::host_values(backend, image));
+        refs.expect_close("txt2img." + name + ".image", backend.to_floats(image));
     RecordProperty(arch + "." + name + ".latent_gap", std::to_string(latent_gap));
     RecordProperty(arch + "." + name + ".image_gap", std::to_string(image_gap));
   }
@@ -104,17 +88,17 @@ TEST(Txt2ImgTest, PromptsOfDifferentLengthsAndUnguidedRuns) {
   const std::string long_prompt = sd_manifest().at("prompts").at(3);
   options.prompt = long_prompt + ", " + long_prompt;
   ASSERT_GT(text.windows(options.prompt, false).count(), 1u);
-  for (const float v : sd_test::host_values(
-           backend, txt2img_latent(backend, checkpoint.store, spec, text, options)))
+  for (const float v :
+       backend.to_floats(txt2img_latent(backend, checkpoint.store, spec, text, options)))
     ASSERT_TRUE(std::isfinite(v));
 
   options.cfg_scale = 1.0f;
   options.negative_prompt = "a";
   const std::vector<float> first =
-      sd_test::host_values(backend, txt2img_latent(backend, checkpoint.store, spec, text, options));
+      backend.to_floats(txt2img_latent(backend, checkpoint.store, spec, text, options));
   options.negative_prompt = "something else entirely";
-  EXPECT_EQ(first, sd_test::host_values(
-                       backend, txt2img_latent(backend, checkpoint.store, spec, text, options)));
+  EXPECT_EQ(first,
+            backend.to_floats(txt2img_latent(backend, checkpoint.store, spec, text, options)));
 }
 
 TEST(Txt2ImgTest, RgbConversionClampsAndRounds) {

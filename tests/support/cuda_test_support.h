@@ -1,7 +1,9 @@
 #pragma once
-// What every GPU test needs: CUDA status checks, whether a device is there (and why not), and
-// an owning device buffer. Include only where EBB_HAVE_CUDA is defined.
+// What every GPU test needs: CUDA status checks, whether a device is there (and why not), an
+// owning device buffer, and a fixture with a stream. Include only where EBB_HAVE_CUDA is
+// defined.
 #include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
 
 #include <cstddef>
 #include <stdexcept>
@@ -41,6 +43,22 @@ class DeviceBuffer {
 
  private:
   void* ptr_ = nullptr;
+};
+
+// Skips without a device; owns a stream for the test.
+class CudaStreamTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why_not;
+    if (!device_present(why_not)) GTEST_SKIP() << why_not;
+    cuda_check(cudaStreamCreate(&stream_), "cudaStreamCreate");
+  }
+  void TearDown() override {
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  }
+  void sync() { cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+
+  cudaStream_t stream_ = nullptr;
 };
 
 }  // namespace ebb::test

@@ -1,15 +1,17 @@
 #pragma once
 // What the pipeline tests need to run the tiny SD checkpoints of tests/data/sd: the shipped
-// tokenizer, and the model spec and text options from the manifest (the tiny models' settings
-// are not the released models' defaults).
+// tokenizer, the model spec and text settings the manifest records (the tiny models' settings
+// are not the released models' defaults), and a recorded run's options.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "models/sd_text_references.h"
 #include "models/text_conditioning.h"
 #include "models/vae.h"
 #include "pipeline/clip_tokenizer.h"
 #include "pipeline/diffusion_model_spec.h"
+#include "pipeline/txt2img.h"
 #include "support/sd_unet_config.h"
 
 namespace ebb::sd_test {
@@ -38,6 +40,22 @@ inline TextConditioningOptions tiny_text_options(const std::string& arch) {
   for (const char* name : {"open_clip_h", "open_clip_g"})
     if (configs.contains(name)) options.open_clip_heads = sd_encoder_heads(arch, name);
   return options;
+}
+
+inline Txt2ImgOptions recorded_options(const nlohmann::json& run, const DiffusionModelSpec& spec) {
+  const nlohmann::json& t = sd_manifest().at("txt2img");
+  Txt2ImgOptions o;
+  o.prompt = sd_manifest().at("prompts").at(t.at("prompt").get<int>());
+  o.negative_prompt = sd_manifest().at("prompts").at(t.at("negative_prompt").get<int>());
+  o.cfg_scale = t.at("cfg_scale");
+  o.steps = t.at("steps");
+  o.seed = t.at("seed");
+  const std::vector<int64_t> latent = t.at("latent_shape");
+  o.height = static_cast<int>(latent.at(2) * spec.vae.downscale());
+  o.width = static_cast<int>(latent.at(3) * spec.vae.downscale());
+  o.sampler = parse_sampler(run.at("sampler").get<std::string>());
+  o.schedule = parse_schedule(run.at("schedule").get<std::string>());
+  return o;
 }
 
 }  // namespace ebb::sd_test

@@ -353,16 +353,8 @@ std::vector<SummaryRow>& summary() {
   return rows;
 }
 
-class CudaAttention : public testing::Test {
+class CudaAttention : public test::CudaStreamTest {
  protected:
-  void SetUp() override {
-    std::string why_not;
-    if (!device_present(why_not)) GTEST_SKIP() << why_not;
-    cuda_check(cudaStreamCreate(&stream_), "cudaStreamCreate");
-  }
-  void TearDown() override {
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
-  }
   static void TearDownTestSuite() {
     if (summary().empty()) return;
     std::printf("\n%-24s %-5s %-9s %5s %5s %6s %6s %4s %10s %8s\n", "case", "dtype", "layout",
@@ -399,8 +391,6 @@ class CudaAttention : public testing::Test {
     summary().push_back(
         {name, std::string(dtype_name(t)), layout_name(layout), s, c.max_error, tflops});
   }
-
-  cudaStream_t stream_ = nullptr;
 };
 
 constexpr DType kTypes[] = {DType::F16, DType::BF16};

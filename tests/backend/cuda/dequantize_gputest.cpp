@@ -102,17 +102,8 @@ void expect_same(const std::vector<uint32_t>& got, const std::vector<uint32_t>& 
                 << " (" << bits_value(want[first], out) << ")";
 }
 
-class CudaDequantize : public testing::Test {
+class CudaDequantize : public test::CudaStreamTest {
  protected:
-  void SetUp() override {
-    std::string why_not;
-    if (!device_present(why_not)) GTEST_SKIP() << why_not;
-    cuda_check(cudaStreamCreate(&stream_), "cudaStreamCreate");
-  }
-  void TearDown() override {
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
-  }
-
   // Decodes `blocks` of type `t` on the GPU into every output type, the source placed
   // `src_offset` bytes into its buffer, and compares with `want` (f32 values of the CPU path).
   // Each output is decoded twice over different poison (all-ones bytes, a NaN in every output
@@ -137,8 +128,6 @@ class CudaDequantize : public testing::Test {
       }
     }
   }
-
-  cudaStream_t stream_ = nullptr;
 };
 
 std::vector<float> cpu_decode(DType t, const std::vector<std::byte>& blocks) {

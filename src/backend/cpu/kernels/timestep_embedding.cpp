@@ -7,16 +7,21 @@
 
 namespace ebb::cpu {
 
-void timestep_embedding(const float* timesteps, int64_t n, int64_t dim,
-                        const TimestepEmbeddingParams& p, float* out) {
+float timestep_frequency_denominator(int64_t n, int64_t dim, const TimestepEmbeddingParams& p) {
   if (n < 0 || dim < 2) fail("timestep embedding: invalid shape n={} dim={}", n, dim);
-  const int64_t half = dim / 2;
-  const float denominator = static_cast<float>(half) - p.downscale_freq_shift;
+  const float denominator = static_cast<float>(dim / 2) - p.downscale_freq_shift;
   if (!(denominator > 0.0f) || !(p.max_period > 0.0f))
     fail(
         "timestep embedding: dim {} with downscale_freq_shift {} and max_period {} gives no "
         "frequencies",
         dim, p.downscale_freq_shift, p.max_period);
+  return denominator;
+}
+
+void timestep_embedding(const float* timesteps, int64_t n, int64_t dim,
+                        const TimestepEmbeddingParams& p, float* out) {
+  const float denominator = timestep_frequency_denominator(n, dim, p);
+  const int64_t half = dim / 2;
   if (n > 0 && (!timesteps || !out)) fail("timestep embedding: null input or output");
 
   // Each step rounds to float32 exactly where torch's float32 tensors do.

@@ -30,6 +30,10 @@ inline TimestepEmbeddingParams flux_timestep_params() {
   return {true, 0.0f, 1.0f, 10000.0f, 1000.0f};
 }
 
+// The frequency denominator dim/2 - downscale_freq_shift, checked: ebb::Error when n < 0,
+// dim < 2, or the parameters give no frequencies.
+float timestep_frequency_denominator(int64_t n, int64_t dim, const TimestepEmbeddingParams& params);
+
 // out is [n][dim]. Throws ebb::Error when dim < 2 or the frequency denominator is not positive.
 void timestep_embedding(const float* timesteps, int64_t n, int64_t dim,
                         const TimestepEmbeddingParams& params, float* out);

@@ -1,0 +1,34 @@
+#pragma once
+// Where generate computes: --backend, --device, --clip-on-cpu, --vae-on-cpu (placement, as
+// stable-diffusion.cpp spells them), --max-vram (the device budget), and the CUDA backend's
+// precision (--gpu-dtype, --tf32).
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "backend/backend_factory.h"
+#include "weights/budget_flags.h"
+
+namespace ebb {
+
+struct DeviceFlags {
+  PlacementFlags placement;
+  std::string max_vram;
+  std::string gpu_dtype = "f16";
+  bool tf32 = false;
+  int threads = 0;
+};
+
+void add_device_flags(CLI::App& cmd, DeviceFlags& flags);
+
+// The placement of every component and the options of the backends they run on; ebb::Error
+// naming the flag for a bad value.
+struct Devices {
+  Placement placement;
+  BackendOptions options;
+};
+Devices resolve_devices(const DeviceFlags& flags);
+
+// The one device of the text encoders; ebb::Error when --backend splits them.
+const std::string& text_encoder_device(const Placement& placement);
+
+}  // namespace ebb

@@ -1,0 +1,51 @@
+#include "backend/backend_factory.h"
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+
+#ifdef EBB_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_devices.h"
+#include "backend/cuda/cuda_memory.h"
+#endif
+
+namespace ebb {
+
+int cuda_device_count() {
+#ifdef EBB_HAVE_CUDA
+  std::string why;
+  return static_cast<int>(cuda_devices(why).size());
+#else
+  return 0;
+#endif
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOptions& options) {
+  if (device == "cpu") return std::make_unique<CpuBackend>(options.cpu_threads);
+  if (device.rfind("cuda", 0) != 0 || device.size() == 4 ||
+      device.find_first_not_of("0123456789", 4) != std::string::npos)
+    fail("unknown device '{}' (valid: cpu, cuda0, cuda1, ...)", device);
+#ifdef EBB_HAVE_CUDA
+  CudaBackendOptions cuda;
+  cuda.device = std::stoi(device.substr(4));
+  require_cuda_device(cuda.device);
+  cuda.activation_dtype = options.gpu_activations;
+  cuda.allow_tf32 = options.allow_tf32;
+  const uint64_t budget = resolve_budget(options.vram, device, cuda_memory_info(cuda.device).free);
+  cuda.budget = budget == 0 ? Arena::kUnlimited : budget;
+  return std::make_unique<CudaBackend>(cuda);
+#else
+  fail(
+      "{} needs the CUDA backend, but this ebb was built without it (--backend cpu computes "
+      "without a GPU)",
+      device);
+#endif
+}
+
+Backend& BackendSet::get(const std::string& device) {
+  std::unique_ptr<Backend>& slot = backends_[device];
+  if (!slot) slot = make_backend(device, options_);
+  return *slot;
+}
+
+}  // namespace ebb

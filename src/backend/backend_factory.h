@@ -1,0 +1,37 @@
+#pragma once
+// Backends by the device names of --backend ("cpu", "cuda0", ...), each made once and shared
+// by the components placed on that device.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "weights/budget_flags.h"
+
+namespace ebb {
+
+struct BackendOptions {
+  int cpu_threads = 0;                 // 0: one per physical core
+  VramBudget vram;                     // --max-vram
+  DType gpu_activations = DType::F16;  // activation dtype of CUDA backends
+  bool allow_tf32 = false;             // F32 products on the TF32 tensor cores
+};
+
+// CUDA devices present; 0 without a driver or without the CUDA backend built in.
+int cuda_device_count();
+
+// ebb::Error for an unknown device, a CUDA device in a build without CUDA, or a device that is
+// not there (the message says why: no driver, no GPU, index out of range).
+std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOptions& options);
+
+class BackendSet {
+ public:
+  explicit BackendSet(BackendOptions options) : options_(std::move(options)) {}
+  Backend& get(const std::string& device);
+
+ private:
+  BackendOptions options_;
+  std::map<std::string, std::unique_ptr<Backend>> backends_;
+};
+
+}  // namespace ebb

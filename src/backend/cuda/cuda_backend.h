@@ -1,0 +1,118 @@
+#pragma once
+// The CUDA backend: one GPU, one compute stream, activations in F16 by default (BF16 or F32 on
+// request; F32 is what tests compare against the CPU). Matrix products run on cuBLASLt (conv2d
+// as im2col + GEMM), attention on the flash kernel where it applies and as two GEMMs around a
+// softmax otherwise, the other ops on the kernels of backend/cuda/kernels/.
+//
+// Host parameters (weights the store serves from the file mapping) are uploaded at first use
+// and kept, keyed by their host address, under the weights tag: plain float weights converted
+// to the activation dtype, block-quantized ones as stored and dequantized into scratch by each
+// product. Parameters the weight store placed on the device are read as they are, converted
+// into scratch per op when their float type differs from the activations'. Device memory comes from
+// the arena, so --max-vram caps everything Ebb allocates.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <tuple>
+
+#include "backend/backend.h"
+#include "backend/cuda/copy_stream.h"
+#include "backend/cuda/pinned_pool.h"
+
+namespace ebb {
+
+namespace cuda {
+class CublasLtGemm;
+}
+
+struct CudaBackendOptions {
+  int device = 0;
+  DType activation_dtype = DType::F16;  // F16, BF16 or F32
+  uint64_t budget = Arena::kUnlimited;  // device bytes Ebb may hold
+  bool allow_tf32 = false;              // F32 products on the TF32 tensor cores
+  // conv2d's patch matrix scratch; larger images are gathered in column chunks.
+  uint64_t max_im2col_bytes = uint64_t(256) << 20;
+};
+
+// ebb::Error explaining why when there is no driver, no device or no device `index`.
+void require_cuda_device(int index);
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& options = {});
+  ~CudaBackend() override;
+
+  int device_index() const { return device().index; }
+  cudaStream_t stream() const { return stream_; }
+  CopyStream& copy_stream() { return copies_; }
+  PinnedPool& pinned_pool() { return pinned_; }
+  // The compute stream waits (on the device) for an upload before its next op.
+  void wait(const CopyEvent& upload);
+  // Blocks until every op enqueued so far has finished; reports errors they raised.
+  void synchronize();
+  // Forgets the uploaded host parameters (their device memory returns to the arena).
+  void release_parameters();
+
+  // Makes the copy stream wait for the compute work enqueued so far: device memory freed on the
+  // host may still be read by queued kernels, and an upload must not overwrite it under them.
+  void order_uploads_after_compute();
+  // Enqueues an upload of host bytes (pageable or not) to device `dst` on the copy stream,
+  // copied through pinned blocks of `block` bytes with at most `in_flight` of them queued in
+  // `queued` (each event keeps its block until its copy completed; the last one completes with
+  // all). Call order_uploads_after_compute() first when `dst` may be reused memory.
+  void upload_staged(std::byte* dst, std::span<const std::byte> src, uint64_t block, int in_flight,
+                     std::deque<CopyEvent>& queued);
+
+ protected:
+  Tensor parameter(const Tensor& p) override;
+  void copy_from_host(const Tensor& dst, const void* src) override;
+  void copy_to_host(const Tensor& src, void* dst) override;
+  void linear_into(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) override;
+  void conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                   const Tensor& out) override;
+  void group_norm_into(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                       float eps, const Tensor& out) override;
+  void layer_norm_into(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                       const Tensor& out) override;
+  void rms_norm_into(const Tensor& x, const Tensor& gamma, float eps, const Tensor& out) override;
+  void binary_into(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void copy_into(const Tensor& src, const Tensor& dst) override;
+  void upsample_nearest2x_into(const Tensor& x, const Tensor& out) override;
+  void activation_into(Activation a, const Tensor& x, const Tensor& out) override;
+  void geglu_into(const Tensor& x, GeluApproximation approximation, const Tensor& out) override;
+  void softmax_into(const Tensor& x, const Tensor& out) override;
+  void attention_into(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                      const Tensor& mask, std::optional<float> scale, const Tensor& out) override;
+  void rope_into(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
+                 RopeLayout layout, const Tensor& out) override;
+  void rope_tables_into(const Tensor& ids, const std::vector<int64_t>& axes_dim, double theta,
+                        const Tensor& cos, const Tensor& sin) override;
+  void timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams& params,
+                               const Tensor& out) override;
+
+ private:
+  // A parameter already on this device (uploaded by the weight store as stored) in the
+  // activation dtype: itself, or converted into scratch when it is another float type.
+  Tensor in_activation_dtype(const Tensor& p);
+  // The weight of a product in the activation dtype: itself, or decoded into scratch.
+  Tensor product_weight(const Tensor& w, std::string_view op);
+  void check_activations(std::string_view op, std::initializer_list<Operand> operands) const;
+  // q·kᵀ, mask, softmax and ·v with the scores in memory: masks, F32, other head sizes.
+  void attention_with_scores(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                             const Tensor& mask, float scale, const Tensor& out);
+
+  uint64_t max_im2col_bytes_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::CublasLtGemm> gemm_;
+  CopyStream copies_;
+  PinnedPool pinned_;
+  // Uploaded host parameters by (address, bytes, dtype).
+  std::map<std::tuple<const std::byte*, uint64_t, DType>, Tensor> parameters_;
+};
+
+}  // namespace ebb
