@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/memory_flags.h"
+#include "app/memory_session.h"
 #include "app/model_flags.h"
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
@@ -42,6 +44,7 @@ struct GenerateArgs {
   bool vae_tiling = false;
   int threads = 0;
   std::string prediction;
+  MemoryFlags memory;
 };
 
 // Image i of a batch: the -o path itself for the first, "<stem>_<i><ext>" for the others.
@@ -84,8 +87,8 @@ void run_generate(const GenerateArgs& a) {
         fail("{} exists; pass --overwrite to replace it", output_path(a.output, i));
 
   const ModelSource source = ModelSource::open(a.paths);
-  Ledger ledger;
-  WeightStore store(source, ledger, {});
+  MemorySession memory(a.memory, source, a.threads, options);
+  WeightStore& store = memory.store();
   DiffusionModelSpec spec = diffusion_model_spec(source);
   spec.text.clip_skip = a.clip_skip;
   if (a.prediction == "eps")
@@ -96,7 +99,7 @@ void run_generate(const GenerateArgs& a) {
     fail("unknown --prediction '{}' (valid: eps, v)", a.prediction);
   const ClipTokenizer tokenizer(find_clip_vocab());
   const TextConditioner text(store, spec.arch, tokenizer, spec.text);
-  CpuBackend backend(a.threads);
+  Backend& backend = memory.backend();
 
   const uint64_t first_seed = a.seed < 0 ? std::random_device{}() : static_cast<uint64_t>(a.seed);
   for (int i = 0; i < a.batch_count; ++i) {
@@ -134,7 +137,9 @@ void run_generate(const GenerateArgs& a) {
     const std::string path = output_path(a.output, i);
     write_png(path, a.overwrite, image, a1111_parameters(params));
     fmt::print(stderr, "wrote {}\n", path);
+    memory.image_done();
   }
+  memory.finish();
 }
 
 }  // namespace
@@ -172,6 +177,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--prediction", args->prediction,
                   "What the UNet predicts: eps or v (default: v for SD 2.x, as the 768-v model; "
                   "eps otherwise; SD 2.x base models need eps)");
+  add_memory_flags(*cmd, args->memory);
   cmd->callback([args] { run_generate(*args); });
 }
 

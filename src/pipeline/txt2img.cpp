@@ -74,10 +74,12 @@ Tensor txt2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
   const SamplingPlan plan =
       plan_sampling(options.sampler, options.schedule, schedule, options.steps);
 
+  store.begin_stage(Stage::TextEncoders);
   const TextConditioning cond = text.encode(backend, options.prompt);
   const bool guided = options.cfg_scale != 1.0f;
   const TextConditioning uncond =
       guided ? text.encode(backend, options.negative_prompt) : TextConditioning{};
+  store.end_stage(Stage::TextEncoders);
   // One batch-2 UNet call when both prompts span the same number of token windows.
   const bool batched = guided && cond.context.shape() == uncond.context.shape();
   const UNetCondition cond_only = stacked_condition(backend, spec, {&cond}, options);
@@ -118,9 +120,13 @@ Tensor txt2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
   SamplerCallbacks io;
   io.denoise = make_denoiser(spec.prediction, schedule, run_unet);
   io.noise = [&generator](std::span<float> noise) { generator.randn(noise); };
-  if (progress)
-    io.on_step = [&progress](const StepInfo& info) { progress(info.step + 1, info.steps); };
+  io.on_step = [&](const StepInfo& info) {
+    store.step_done();
+    if (progress) progress(info.step + 1, info.steps);
+  };
+  store.begin_stage(Stage::Diffusion);
   sample(plan, x, io);
+  store.end_stage(Stage::Diffusion);
   return from_host(backend, latent_shape, x);
 }
 
@@ -129,8 +135,11 @@ Tensor decode_latent(Backend& backend, WeightStore& store, const DiffusionModelS
   std::vector<float> z = to_host(backend, latent);
   for (float& v : z) v /= spec.vae_scaling_factor;
   const Tensor scaled = from_host(backend, latent.shape(), z);
-  return tiling ? vae_decode_tiled(backend, store, spec.vae, scaled, *tiling)
-                : vae_decode(backend, store, spec.vae, scaled);
+  store.begin_stage(Stage::Vae);
+  Tensor image = tiling ? vae_decode_tiled(backend, store, spec.vae, scaled, *tiling)
+                        : vae_decode(backend, store, spec.vae, scaled);
+  store.end_stage(Stage::Vae);
+  return image;
 }
 
 Image to_rgb8(Backend& backend, const Tensor& image) {

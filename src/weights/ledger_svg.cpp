@@ -49,7 +49,8 @@ std::vector<OwningEvent> owning_events(const nlohmann::json& ledger) {
     const nlohmann::json& e = events[i];
     if (!e.is_object()) fail("ledger JSON: event {} is not an object", i);
     std::string kind = string_field(e, i, "event");
-    if (kind != "map" && kind != "load" && kind != "upload" && kind != "free" && kind != "evict")
+    if (kind != "map" && kind != "load" && kind != "upload" && kind != "free" && kind != "evict" &&
+        kind != "mark" && kind != "sample")
       fail("ledger JSON: event {}: unknown event \"{}\"", i, kind);
     const nlohmann::json& t = field(e, i, "t");
     if (!t.is_number() || !std::isfinite(t.get<double>()) || t.get<double>() < 0)
@@ -59,7 +60,7 @@ std::vector<OwningEvent> owning_events(const nlohmann::json& ledger) {
       fail("ledger JSON: event {}: \"bytes\" is not a byte count", i);
     std::string device = string_field(e, i, "device");
     std::string component = string_field(e, i, "component");
-    if (kind == "map") continue;
+    if (kind == "map" || kind == "mark" || kind == "sample") continue;
     owning.push_back({i, t.get<double>(), kind == "load" || kind == "upload", std::move(device),
                       std::move(component), bytes.get<uint64_t>()});
   }
