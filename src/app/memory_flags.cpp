@@ -42,7 +42,9 @@ void check_conflicts(const MemoryFlags& f) {
     conflict("--free-params-immediately", "--eager-load",
              "one releases weights after their stage, the other keeps them warm for the next "
              "image");
-  if (f.direct_io && f.mmap == true)
+  if (f.mmap && f.no_mmap)
+    conflict("--mmap", "--no-mmap", "weights come either from the mapping or from owned buffers");
+  if (f.direct_io && f.mmap)
     conflict("--direct-io", "--mmap",
              "direct I/O reads weights into owned buffers past the page cache; --mmap serves "
              "them from the mapping");
@@ -117,9 +119,9 @@ void add_memory_flags(CLI::App& cmd, MemoryFlags& f) {
                "Free each component after its stage and drop its page-cache pages (implies "
                "SD_MMAP_FLAGS=dontneed)")
       ->group(group);
-  cmd.add_flag("--mmap,!--no-mmap", f.mmap,
-               "Serve weights from the memory-mapped file (default); --no-mmap reads them into "
-               "owned buffers")
+  cmd.add_flag("--mmap", f.mmap, "Serve weights from the memory-mapped file (the default)")
+      ->group(group);
+  cmd.add_flag("--no-mmap", f.no_mmap, "Read weights into owned buffers instead of mapping them")
       ->group(group);
   cmd.add_option("--page-cache", f.page_cache,
                  "Page-cache hints, as SD_MMAP_FLAGS: sequential,populate,willneed,dontneed")
@@ -195,7 +197,7 @@ MemoryPlan memory_plan_from_flags(const MemoryFlags& f, const char* sd_mmap_flag
           "dropped (implies SD_MMAP_FLAGS=dontneed)");
     plan.page_cache.dontneed = true;
   }
-  plan.use_mmap = f.mmap.value_or(true) && !f.direct_io;
+  plan.use_mmap = !f.no_mmap && !f.direct_io;
   plan.direct_io = f.direct_io;
   if (f.offload_to_cpu) plan.device_release = Release::AfterStage;
   if (f.layer_prefetch_depth) plan.prefetch_depth = *f.layer_prefetch_depth;

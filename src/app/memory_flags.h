@@ -20,8 +20,9 @@ struct MemoryFlags {
   std::string params_backend;  // "disk", "cpu", or "clip=disk,diffusion=cpu,..."
   bool sequential_load = false;
   bool lazy_load = false;
-  std::optional<bool> mmap;  // --mmap / --no-mmap; default on
-  std::string page_cache;    // --page-cache, else SD_MMAP_FLAGS
+  bool mmap = false;       // --mmap: asked for explicitly (it is the default)
+  bool no_mmap = false;    // --no-mmap
+  std::string page_cache;  // --page-cache, else SD_MMAP_FLAGS
   bool direct_io = false;
   bool offload_to_cpu = false;
   bool stream_layers = false;

@@ -53,8 +53,8 @@ Release MemoryPlan::release_of(std::string_view component) const {
   return lookup(component_release, component, release);
 }
 
-Placement MemoryPlan::placement_of(std::string_view component) const {
-  return lookup(placement, component, Placement::Host);
+WeightPlacement MemoryPlan::placement_of(std::string_view component) const {
+  return lookup(placement, component, WeightPlacement::Host);
 }
 
 }  // namespace ebb

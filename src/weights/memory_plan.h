@@ -38,7 +38,7 @@ enum class Release {
 };
 
 // Where the compute reads a component's weights.
-enum class Placement {
+enum class WeightPlacement {
   Host,      // the mapping or an owned host buffer
   Device,    // uploaded whole to the device
   Streamed,  // uploaded block by block; as many blocks as the budget allows stay resident
@@ -60,7 +60,7 @@ struct MemoryPlan {
   bool direct_io = false;  // owned reads bypass the page cache (O_DIRECT)
   MmapFlags page_cache;    // SD_MMAP_FLAGS / --page-cache hints (opt-in)
 
-  std::map<std::string, Placement, std::less<>> placement;  // default Host
+  std::map<std::string, WeightPlacement, std::less<>> placement;  // default Host
   // When device copies go (--offload-to-cpu: AfterStage; the host copy stays).
   Release device_release = Release::Never;
   int prefetch_depth = 1;  // streamed blocks uploading ahead of the one computing
@@ -69,7 +69,7 @@ struct MemoryPlan {
 
   WeightFormat format_of(std::string_view component) const;
   Release release_of(std::string_view component) const;
-  Placement placement_of(std::string_view component) const;
+  WeightPlacement placement_of(std::string_view component) const;
 };
 
 // The group name --params-backend and --backend use for a component: "clip" for text

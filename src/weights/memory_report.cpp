@@ -5,14 +5,10 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "weights/byte_units.h"
+
 namespace ebb {
 namespace {
-
-constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-
-double gib(uint64_t bytes) {
-  return static_cast<double>(bytes) / kGiB;
-}
 
 // Peak page-cache residency: the sum over components of their latest sample, at its highest.
 uint64_t peak_page_cache(const std::vector<LedgerEntry>& entries, size_t first) {
@@ -105,15 +101,15 @@ std::string summary_line(const MemorySummary& s) {
     std::string parts;
     for (const auto& [tag, bytes] : tags) {
       total += bytes;
-      parts += fmt::format("{}{} {:.2f}", parts.empty() ? "" : ", ", tag, gib(bytes));
+      parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", tag, format_bytes(bytes));
     }
-    line += fmt::format(" {} ≤{:.2f} GiB ({}) ·", device, gib(total), parts);
+    line += fmt::format(" {} ≤{} ({}) ·", device, format_bytes(total), parts);
   }
   line += fmt::format(
-      " RSS {:.2f} anon + {:.2f} file GiB · page cache {:.2f} GiB · load {:.2f} s · first step "
-      "{:.2f} s · step {:.2f} s · total {:.2f} s",
-      gib(s.peak_rss_anon), gib(s.peak_rss_file), gib(s.peak_page_cache), s.load_s, s.first_step_s,
-      s.mean_step_s, s.total_s);
+      " RSS {} anon + {} file · page cache {} · load {:.2f} s · first step {:.2f} s · step "
+      "{:.2f} s · total {:.2f} s",
+      format_bytes(s.peak_rss_anon), format_bytes(s.peak_rss_file), format_bytes(s.peak_page_cache),
+      s.load_s, s.first_step_s, s.mean_step_s, s.total_s);
   return line;
 }
 

@@ -33,8 +33,9 @@ MemorySummary summarize(const std::vector<LedgerEntry>& entries, size_t first_en
                         const std::string& arena_device, const ArenaStats& arena);
 
 nlohmann::json summary_json(const MemorySummary& summary);
-// "memory: cpu 1.20 GiB (weights 0.80, activations 0.40) · RSS 0.9 anon + 1.6 file GiB ·
-//  page cache 1.6 GiB · load 0.41 s · first step 1.20 s · step 0.95 s · total 21.3 s"
+// "memory: cpu ≤1.20 GiB (activations 410.0 MiB, weights 819.2 MiB) · RSS 0.90 GiB anon +
+//  1.60 GiB file · page cache 1.60 GiB · load 0.41 s · first step 1.20 s · step 0.95 s ·
+//  total 21.30 s"
 std::string summary_line(const MemorySummary& summary);
 
 }  // namespace ebb

@@ -8,20 +8,20 @@
 #include "io/page_cache.h"
 #include "tensor/dequantize.h"
 #include "weights/block_key.h"
+#include "weights/footprint.h"
 #include "weights/process_memory.h"
 
 namespace ebb {
 namespace {
 
 constexpr std::string_view kUnusedComponent = "other";
-constexpr uint64_t kDeviceAlignment = 256;
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
 }
 
-uint64_t align_up(uint64_t n, uint64_t a) {
-  return (n + a - 1) / a * a;
+uint64_t align_up(uint64_t n) {
+  return (n + kDeviceTensorAlignment - 1) / kDeviceTensorAlignment * kDeviceTensorAlignment;
 }
 
 class Stopwatch {
@@ -66,7 +66,7 @@ struct WeightStore::ComponentState {
   std::string name;
   WeightFormat format = WeightFormat::AsStored;
   Release release = Release::Never;
-  Placement placement = Placement::Host;
+  WeightPlacement placement = WeightPlacement::Host;
   std::vector<uint32_t> blocks;
   bool loaded = false;
 };
@@ -122,7 +122,7 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
     state.format = plan_.format_of(c.name);
     state.release = plan_.release_of(c.name);
     state.placement = plan_.placement_of(c.name);
-    if (state.placement != Placement::Host && !device_)
+    if (state.placement != WeightPlacement::Host && !device_)
       fail("the memory plan puts {} on a device, but no device was given", c.name);
     const auto component_index = static_cast<uint32_t>(components_.size());
     std::unordered_map<std::string_view, uint32_t> by_key;
@@ -139,15 +139,13 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
       }
       Block& b = blocks_[it->second];
       b.tensors.push_back(ti);
-      const bool f32 = state.format == WeightFormat::F32;
-      b.device_size +=
-          align_up(f32 ? t.info.elements() * sizeof(float) : t.info.nbytes, kDeviceAlignment);
+      b.device_size += device_tensor_bytes(t, state.format);
       block_of_tensor_[ti] = it->second;
     }
     components_.push_back(std::move(state));
   }
   for (const ComponentState& c : components_)
-    if (c.placement == Placement::Streamed)
+    if (c.placement == WeightPlacement::Streamed)
       for (uint32_t b : c.blocks)
         stats_.largest_streamed_block =
             std::max(stats_.largest_streamed_block, blocks_[b].device_size);
@@ -197,24 +195,25 @@ const Weight* WeightStore::acquire(const WeightLease& lease, std::string_view na
     pin(blocks_[b]);
     lease.pinned_.push_back(b);
   }
-  return components_[blocks_[b].component].placement == Placement::Host ? &host_[ti]
-                                                                        : &device_weights_[ti];
+  return components_[blocks_[b].component].placement == WeightPlacement::Host
+             ? &host_[ti]
+             : &device_weights_[ti];
 }
 
 void WeightStore::pin(Block& b) {
   ++b.pins;
   switch (components_[b.component].placement) {
-    case Placement::Host:
+    case WeightPlacement::Host:
       load_host(b);
       break;
-    case Placement::Device:
+    case WeightPlacement::Device:
       if (!b.device_storage) upload(b);
       if (!b.upload->done()) {
         Stopwatch wait(stats_.load_seconds);
         b.upload->wait();
       }
       break;
-    case Placement::Streamed:
+    case WeightPlacement::Streamed:
       acquire_streamed(b);
       break;
   }
@@ -234,7 +233,7 @@ void WeightStore::unpin(uint32_t index) {
 void WeightStore::load_component(ComponentState& c) {
   for (uint32_t b : c.blocks) {
     load_host(blocks_[b]);
-    if (c.placement == Placement::Device && !blocks_[b].device_storage) upload(blocks_[b]);
+    if (c.placement == WeightPlacement::Device && !blocks_[b].device_storage) upload(blocks_[b]);
   }
   c.loaded = true;
 }
@@ -336,7 +335,7 @@ void WeightStore::upload(Block& b) {
     std::byte* dst = b.device_storage->data() + offset;
     pieces.push_back({h.bytes, dst});
     device_weights_[ti] = {h.tensor, h.dtype, {dst, h.bytes.size()}, false, device};
-    offset += align_up(h.bytes.size(), kDeviceAlignment);
+    offset += align_up(h.bytes.size());
   }
   b.upload = device_->upload(std::move(pieces));
   ledger_.record(LedgerEvent::Upload, MemoryTag::Weights, device_name(), c.name, b.key,
@@ -413,7 +412,7 @@ void WeightStore::end_stage(Stage stage) {
     } else if (plan_.device_release == Release::AfterStage) {
       for (uint32_t b : c.blocks) drop_device(blocks_[b]);
     }
-    if (c.placement == Placement::Streamed) last_streamed_.reset();
+    if (c.placement == WeightPlacement::Streamed) last_streamed_.reset();
   }
   ledger_.mark(fmt::format("end {}", stage_name(stage)));
 }

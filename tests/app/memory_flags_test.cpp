@@ -26,7 +26,7 @@ MemoryFlags parsed(const std::vector<std::string>& argv) {
 }
 
 TEST(MemoryFlags, DefaultIsLazyFirstUseKeptAndMapped) {
-  const MemoryPlan plan = plan_of({});
+  const MemoryPlan plan = plan_of(parsed({}));
   EXPECT_EQ(plan.load, LoadWhen::FirstUse);
   EXPECT_EQ(plan.release, Release::Never);
   EXPECT_TRUE(plan.use_mmap);
@@ -41,6 +41,7 @@ TEST(MemoryFlags, EachFlagSetsItsPlan) {
   EXPECT_EQ(sequential.load, LoadWhen::StageBegin);
   EXPECT_EQ(sequential.release, Release::AfterStage);
   EXPECT_FALSE(plan_of(parsed({"--no-mmap"})).use_mmap);
+  EXPECT_TRUE(plan_of(parsed({"--mmap"})).use_mmap);
   const MemoryPlan direct = plan_of(parsed({"--direct-io"}));
   EXPECT_FALSE(direct.use_mmap);
   EXPECT_TRUE(direct.direct_io);
@@ -80,6 +81,7 @@ TEST(MemoryFlags, ContradictionsAreExplained) {
       },
       {"--lazy-load", "--eager-load"});
   expect_error_with([] { plan_of(parsed({"--direct-io", "--mmap"})); }, {"--direct-io", "--mmap"});
+  expect_error_with([] { plan_of(parsed({"--mmap", "--no-mmap"})); }, {"--mmap", "--no-mmap"});
   expect_error_with(
       [] {
         plan_of(parsed({"--stream-layers", "--simulated-device"}));
