@@ -8,16 +8,11 @@
 #include "weights/byte_units.h"
 
 namespace ebb {
-namespace {
+namespace {}  // namespace
 
-struct StageWeights {
-  uint64_t text = 0, diffusion = 0, vae = 0;
-  uint64_t largest_diffusion_block = 0;
-};
-
-StageWeights stage_weights(const PlannerInput& in) {
+StageWeights stage_weights(const std::vector<ComponentFootprint>& components) {
   StageWeights w;
-  for (const ComponentFootprint& c : in.components) {
+  for (const ComponentFootprint& c : components) {
     Stage stage;
     if (!stage_of(c.name, stage)) continue;
     if (stage == Stage::TextEncoders) w.text += c.bytes;
@@ -29,6 +24,8 @@ StageWeights stage_weights(const PlannerInput& in) {
   }
   return w;
 }
+
+namespace {
 
 // Streaming's upload slots: the block computing and the ones uploading ahead of it.
 uint64_t stream_slots(const PlannerInput& in, const StageWeights& w) {
@@ -76,7 +73,7 @@ const char* device_plan_name(DevicePlanKind kind) {
 }
 
 PlannerChoice choose_device_plan(const PlannerInput& in) {
-  const StageWeights w = stage_weights(in);
+  const StageWeights w = stage_weights(in.components);
   const std::vector<DevicePlanKind> kinds = candidate_kinds(in);
   const uint64_t budget = in.budget == 0 ? UINT64_MAX : in.budget;
   // Tiling changes the computation, so every plan is tried without it first.
@@ -113,7 +110,7 @@ PlannerChoice choose_device_plan(const PlannerInput& in) {
 }
 
 SmallestBudget smallest_budget(const PlannerInput& in) {
-  const StageWeights w = stage_weights(in);
+  const StageWeights w = stage_weights(in.components);
   SmallestBudget best{UINT64_MAX, DevicePlanKind::Resident};
   for (DevicePlanKind kind : candidate_kinds(in)) {
     const uint64_t need = minimum_peak(kind, in, w, true);
@@ -150,7 +147,7 @@ std::string describe_device_plan(const PlannerChoice& choice, const PlannerInput
                                                 : "sequential-load + lazy-load in host memory")
                                          : device_plan_name(choice.kind));
   if (choice.kind == DevicePlanKind::Stream) {
-    const StageWeights w = stage_weights(input);
+    const StageWeights w = stage_weights(input.components);
     line += fmt::format(", {} of {} of diffusion blocks resident, prefetch {}",
                         format_bytes(choice.resident_block_bytes), format_bytes(w.diffusion),
                         input.prefetch_depth);

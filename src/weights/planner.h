@@ -48,6 +48,13 @@ struct PlannerChoice {
 
 PlannerChoice choose_device_plan(const PlannerInput& input);
 
+// Weight bytes per stage and the diffusion model's largest block.
+struct StageWeights {
+  uint64_t text = 0, diffusion = 0, vae = 0;
+  uint64_t largest_diffusion_block = 0;
+};
+StageWeights stage_weights(const std::vector<ComponentFootprint>& components);
+
 // The least budget any candidate plan fits in (VAE tiling allowed), and that plan.
 struct SmallestBudget {
   uint64_t bytes;

@@ -17,25 +17,6 @@
 namespace ebb {
 namespace {
 
-struct Weights {
-  uint64_t text = 0, diffusion = 0, vae = 0, largest_block = 0;
-};
-
-Weights weights_of(const ModelSource& source) {
-  Weights w;
-  for (const ComponentFootprint& c : component_footprints(source, {})) {
-    Stage stage;
-    if (!stage_of(c.name, stage)) continue;
-    if (stage == Stage::TextEncoders) w.text += c.bytes;
-    if (stage == Stage::Vae) w.vae += c.bytes;
-    if (stage == Stage::Diffusion) {
-      w.diffusion += c.bytes;
-      w.largest_block = c.largest_block;
-    }
-  }
-  return w;
-}
-
 MemoryPlan device_plan(const ModelSource& source, DevicePlanKind kind, double resident_share,
                        int prefetch) {
   PlannerInput in;
@@ -43,8 +24,9 @@ MemoryPlan device_plan(const ModelSource& source, DevicePlanKind kind, double re
   in.forced = kind;
   in.prefetch_depth = prefetch;
   PlannerChoice choice = choose_device_plan(in);
-  choice.resident_block_bytes =
-      static_cast<uint64_t>(resident_share * static_cast<double>(weights_of(source).diffusion));
+  choice.resident_block_bytes = static_cast<uint64_t>(
+      resident_share *
+      static_cast<double>(stage_weights(component_footprints(source, {})).diffusion));
   MemoryPlan plan;
   apply_device_plan(choice, in, plan);
   return plan;
@@ -62,7 +44,7 @@ TEST_P(Txt2ImgDevicePlansTest, EveryDevicePlanGivesTheCpuImage) {
     WeightStore store(source, ledger, {});
     reference = sd_test::tiny_txt2img(arch, cpu, store);
   }
-  const Weights w = weights_of(source);
+  const StageWeights w = stage_weights(component_footprints(source, {}));
   struct Case {
     DevicePlanKind kind;
     double resident;
@@ -86,8 +68,8 @@ TEST_P(Txt2ImgDevicePlansTest, EveryDevicePlanGivesTheCpuImage) {
     EXPECT_GT(store.stats().uploads, 0u);
     EXPECT_EQ(ledger.peak_total("cpu"), 0u);  // host copies stay in the mapping
     if (c.kind == DevicePlanKind::Stream) {
-      const uint64_t streaming =
-          plan.resident_block_bytes + static_cast<uint64_t>(c.prefetch + 1) * w.largest_block;
+      const uint64_t streaming = plan.resident_block_bytes +
+                                 static_cast<uint64_t>(c.prefetch + 1) * w.largest_diffusion_block;
       EXPECT_LE(ledger.peak("sim0", MemoryTag::Weights), std::max({w.text, streaming, w.vae}));
       EXPECT_LE(store.stats().resident_block_bytes, plan.resident_block_bytes);
     }
