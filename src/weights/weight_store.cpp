@@ -201,7 +201,6 @@ const Weight* WeightStore::acquire(const WeightLease& lease, std::string_view na
 }
 
 void WeightStore::pin(Block& b) {
-  ++b.pins;
   switch (components_[b.component].placement) {
     case WeightPlacement::Host:
       load_host(b);
@@ -217,6 +216,7 @@ void WeightStore::pin(Block& b) {
       acquire_streamed(b);
       break;
   }
+  ++b.pins;  // only once resident: a failed load leaves nothing pinned
 }
 
 void WeightStore::unpin(uint32_t index) {
@@ -274,7 +274,9 @@ void WeightStore::load_host(Block& b) {
       checked.push_back(t.file);
     }
     if (plan_.page_cache.sequential) advise(file, t.info.offset, t.info.nbytes, Hint::Sequential);
-    if (plan_.page_cache.willneed) advise(file, t.info.offset, t.info.nbytes, Hint::WillNeed);
+    // Loading a mapped tensor eagerly is asking the kernel to read it in now.
+    if (plan_.page_cache.willneed || plan_.load == LoadWhen::AtStart)
+      advise(file, t.info.offset, t.info.nbytes, Hint::WillNeed);
     Weight& w = host_[ti];
     const bool convert = c.format == WeightFormat::F32 && t.info.dtype != DType::F32;
     if (!convert && plan_.use_mmap) {
@@ -394,11 +396,15 @@ void WeightStore::acquire_streamed(Block& b) {
 
 void WeightStore::begin_stage(Stage stage) {
   ledger_.mark(fmt::format("begin {}", stage_name(stage)));
-  if (plan_.load != LoadWhen::StageBegin) return;
   for (ComponentState& c : components_) {
     Stage s;
-    if (stage_of(c.name, s) && s == stage && !c.loaded && c.release != Release::AfterUse)
-      load_component(c);
+    if (!stage_of(c.name, s) || s != stage || c.release == Release::AfterUse) continue;
+    if (plan_.load == LoadWhen::StageBegin && !c.loaded) load_component(c);
+    // Offloaded components go back up as the stage begins; the copy queue runs ahead of the
+    // compute, which waits per block only for what has not landed yet.
+    if (c.loaded && c.placement == WeightPlacement::Device)
+      for (uint32_t b : c.blocks)
+        if (!blocks_[b].device_storage) upload(blocks_[b]);
   }
 }
 
@@ -438,6 +444,7 @@ void WeightStore::evict_page_cache(ComponentState& c) {
   }
   stats_.page_cache_kept += kept;
   ledger_.sample("page_cache_kept", c.name, kept);
+  ledger_.sample("page_cache", c.name, kept);  // its residency from now on
 }
 
 void WeightStore::step_done() {
