@@ -1,10 +1,12 @@
 // `ebb generate` with memory flags as a user runs it on the tiny SD1 checkpoint: the PNG is the
 // same bytes under a memory plan as without, one summary line follows each image,
-// --memory-report writes the ledger with its summary, `ebb report` draws it, and contradictory
-// flags fail with the conflict explained.
+// --memory-report writes the ledger with its summary, `ebb report` draws it, device plans on
+// the simulated device keep the PNG, and an impossible budget or contradictory flags fail
+// before anything loads, with the reason.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@ namespace {
 
 using test::run_command;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kEbb = std::string(EBB_BINARY_DIR) + "/ebb";
 const std::string kModel = std::string(EBB_TEST_DATA_DIR) + "/sd/sd1-tiny.safetensors";
@@ -58,6 +61,34 @@ TEST(MemoryReportCommand, PlansKeepThePngAndTheReportDescribesTheRun) {
       run_command(kEbb + " report " + report + " -o " + (dir / "timeline.svg") + " 2>&1");
   ASSERT_EQ(drawn.status, 0) << drawn.out;
   EXPECT_THAT(read_file(dir / "timeline.svg"), HasSubstr("<svg"));
+}
+
+TEST(MemoryReportCommand, DevicePlansOnTheSimulatedDeviceKeepThePng) {
+  test::TempDir dir;
+  const test::CommandResult plain = run_command(generate(dir / "plain.png", ""));
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  const test::CommandResult streamed = run_command(generate(
+      dir / "streamed.png",
+      "--simulated-device --stream-layers --layer-prefetch-depth 2 --max-vram 0.5"));
+  ASSERT_EQ(streamed.status, 0) << streamed.out;
+  EXPECT_THAT(streamed.out, HasSubstr("plan: stream-layers"));
+  EXPECT_THAT(streamed.out, HasSubstr("memory: sim0"));
+  EXPECT_EQ(read_file(dir / "streamed.png"), read_file(dir / "plain.png"));
+  const test::CommandResult offload =
+      run_command(generate(dir / "offload.png", "--simulated-device --offload-to-cpu"));
+  ASSERT_EQ(offload.status, 0) << offload.out;
+  EXPECT_EQ(read_file(dir / "offload.png"), read_file(dir / "plain.png"));
+}
+
+TEST(MemoryReportCommand, AnImpossibleBudgetFailsBeforeLoading) {
+  test::TempDir dir;
+  const test::CommandResult r =
+      run_command(generate(dir / "x.png", "--simulated-device --max-vram 0.001"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.out, HasSubstr("no memory plan fits the device budget of 1.0 MiB"));
+  EXPECT_THAT(r.out, HasSubstr("the smallest budget that works is"));
+  EXPECT_THAT(r.out, Not(HasSubstr("step 1/2")));
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.png"));
 }
 
 TEST(MemoryReportCommand, ContradictoryFlagsAreRefusedBeforeLoading) {
