@@ -231,11 +231,14 @@ void WeightStore::unpin(uint32_t index) {
 // ---- loading and releasing ----
 
 void WeightStore::load_component(ComponentState& c) {
+  c.loaded = true;
+  // Streamed from owned reads (--no-mmap, --direct-io): a block is read just before its upload
+  // and dropped once it landed, so host memory holds only the blocks in flight.
+  if (c.placement == WeightPlacement::Streamed && !plan_.use_mmap) return;
   for (uint32_t b : c.blocks) {
     load_host(blocks_[b]);
     if (c.placement == WeightPlacement::Device && !blocks_[b].device_storage) upload(blocks_[b]);
   }
-  c.loaded = true;
 }
 
 void WeightStore::release_component(ComponentState& c) {
@@ -390,6 +393,10 @@ void WeightStore::acquire_streamed(Block& b) {
     Stopwatch wait(stats_.upload_wait_seconds);
     b.upload->wait();
   }
+  if (!plan_.use_mmap)
+    for (uint32_t s : components_[b.component].blocks)
+      if (blocks_[s].host_ready && blocks_[s].upload && blocks_[s].upload->done())
+        drop_host(blocks_[s]);
 }
 
 // ---- stage boundaries ----

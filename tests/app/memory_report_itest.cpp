@@ -67,9 +67,9 @@ TEST(MemoryReportCommand, DevicePlansOnTheSimulatedDeviceKeepThePng) {
   test::TempDir dir;
   const test::CommandResult plain = run_command(generate(dir / "plain.png", ""));
   ASSERT_EQ(plain.status, 0) << plain.out;
-  const test::CommandResult streamed = run_command(generate(
-      dir / "streamed.png",
-      "--simulated-device --stream-layers --layer-prefetch-depth 2 --max-vram 0.5"));
+  const test::CommandResult streamed = run_command(
+      generate(dir / "streamed.png",
+               "--simulated-device --stream-layers --layer-prefetch-depth 2 --max-vram 0.5"));
   ASSERT_EQ(streamed.status, 0) << streamed.out;
   EXPECT_THAT(streamed.out, HasSubstr("plan: stream-layers"));
   EXPECT_THAT(streamed.out, HasSubstr("memory: sim0"));

@@ -124,6 +124,24 @@ INSTANTIATE_TEST_SUITE_P(Residency, StreamingTest,
                          ::testing::Values(StreamCase{0, 1}, StreamCase{2, 1}, StreamCase{2, 2},
                                            StreamCase{5, 1}));
 
+TEST_F(DevicePlansTest, StreamingFromOwnedReadsHoldsOnlyTheBlocksInFlightOnTheHost) {
+  MemoryPlan plan = on_device(WeightPlacement::Streamed);
+  plan.use_mmap = false;
+  plan.direct_io = true;
+  plan.resident_block_bytes = 2 * block_bytes();
+  WeightStore store(*source, ledger, plan, &device);
+  test::run_synthetic_pipeline(store);
+  test::run_synthetic_pipeline(store);
+  // Text encoder and VAE are read whole and kept; the diffusion model is read one block (plus
+  // the prefetched one) at a time.
+  uint64_t others = 0;
+  for (const auto& s : synthetic_stages())
+    if (s.stage != Stage::Diffusion) others += s.bytes();
+  EXPECT_LE(ledger.peak("cpu", MemoryTag::Weights),
+            others + static_cast<uint64_t>(plan.prefetch_depth + 1) * block_bytes());
+  EXPECT_EQ(ledger.held("cpu", "diffusion_model"), 0u);
+}
+
 TEST_F(DevicePlansTest, APlannerSizedBudgetIsNeverExceeded) {
   PlannerInput in;
   in.components = component_footprints(*source, {});
