@@ -237,7 +237,10 @@ void WeightStore::load_component(ComponentState& c) {
   if (c.placement == WeightPlacement::Streamed && !plan_.use_mmap) return;
   for (uint32_t b : c.blocks) {
     load_host(blocks_[b]);
-    if (c.placement == WeightPlacement::Device && !blocks_[b].device_storage) upload(blocks_[b]);
+    // Offloaded components go up when their stage begins, never all at once.
+    if (c.placement == WeightPlacement::Device && plan_.device_release == Release::Never &&
+        !blocks_[b].device_storage)
+      upload(blocks_[b]);
   }
 }
 
@@ -409,7 +412,7 @@ void WeightStore::begin_stage(Stage stage) {
     if (plan_.load == LoadWhen::StageBegin && !c.loaded) load_component(c);
     // Offloaded components go back up as the stage begins; the copy queue runs ahead of the
     // compute, which waits per block only for what has not landed yet.
-    if (c.loaded && c.placement == WeightPlacement::Device)
+    if (c.placement == WeightPlacement::Device)
       for (uint32_t b : c.blocks)
         if (!blocks_[b].device_storage) upload(blocks_[b]);
   }

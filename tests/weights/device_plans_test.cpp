@@ -63,8 +63,11 @@ TEST_F(DevicePlansTest, ResidentUploadsEachBlockOnce) {
   EXPECT_EQ(ledger.peak_total("cpu"), 0u);  // the host side stays zero-copy
 }
 
-TEST_F(DevicePlansTest, OffloadHoldsOnlyTheRunningStage) {
+class OffloadTest : public DevicePlansTest, public ::testing::WithParamInterface<LoadWhen> {};
+
+TEST_P(OffloadTest, OffloadHoldsOnlyTheRunningStage) {
   MemoryPlan plan = on_device();
+  plan.load = GetParam();  // eager load must not put every component on the device at once
   plan.device_release = Release::AfterStage;
   WeightStore store(*source, ledger, plan, &device);
   for (size_t i = 0; i < synthetic_stages().size(); ++i) {
@@ -75,6 +78,10 @@ TEST_F(DevicePlansTest, OffloadHoldsOnlyTheRunningStage) {
   for (const auto& s : synthetic_stages()) largest = std::max(largest, s.bytes());
   EXPECT_EQ(ledger.peak("sim0", MemoryTag::Weights), largest);
 }
+
+INSTANTIATE_TEST_SUITE_P(LoadTimes, OffloadTest,
+                         ::testing::Values(LoadWhen::FirstUse, LoadWhen::AtStart,
+                                           LoadWhen::StageBegin));
 
 struct StreamCase {
   int resident_blocks;
