@@ -7,5 +7,6 @@ namespace ebb {
 void add_devices_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 }  // namespace ebb

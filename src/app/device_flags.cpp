@@ -11,20 +11,17 @@ void add_device_flags(CLI::App& cmd, DeviceFlags& f) {
   cmd.add_option("--device", f.placement.device, "Device for every component: cpu or cuda:N");
   cmd.add_flag("--clip-on-cpu", f.placement.clip_on_cpu, "Run the text encoders on the CPU");
   cmd.add_flag("--vae-on-cpu", f.placement.vae_on_cpu, "Run the VAE on the CPU");
-  cmd.add_option("--max-vram", f.max_vram,
-                 "GPU memory budget in GiB, for all devices or per device (cuda0=6,cuda1=8); "
-                 "0: none; negative: free memory minus that much");
   cmd.add_option("--gpu-dtype", f.gpu_dtype, "Activations on the GPU: f16, bf16 or f32")
       ->capture_default_str();
   cmd.add_flag("--tf32", f.tf32, "Let f32 GPU matrix products use TF32 tensor cores");
   cmd.add_option("-t,--threads", f.threads, "CPU threads (0: all cores)")->capture_default_str();
 }
 
-Devices resolve_devices(const DeviceFlags& f) {
+Devices resolve_devices(const DeviceFlags& f, const std::string& max_vram) {
   const int gpus = cuda_device_count();
   Devices d;
   d.placement = parse_placement(f.placement, gpus);
-  if (!f.max_vram.empty()) d.options.vram = parse_max_vram(f.max_vram, gpus);
+  if (!max_vram.empty()) d.options.vram = parse_max_vram(max_vram, gpus);
   if (f.gpu_dtype == "f16")
     d.options.gpu_activations = DType::F16;
   else if (f.gpu_dtype == "bf16")

@@ -1,7 +1,7 @@
 #pragma once
 // Where generate computes: --backend, --device, --clip-on-cpu, --vae-on-cpu (placement, as
-// stable-diffusion.cpp spells them), --max-vram (the device budget), and the CUDA backend's
-// precision (--gpu-dtype, --tf32).
+// stable-diffusion.cpp spells them) and the CUDA backend's precision (--gpu-dtype, --tf32).
+// --max-vram, the device budget, is a memory flag (app/memory_flags.h).
 #include <CLI/CLI.hpp>
 #include <string>
 
@@ -12,7 +12,6 @@ namespace ebb {
 
 struct DeviceFlags {
   PlacementFlags placement;
-  std::string max_vram;
   std::string gpu_dtype = "f16";
   bool tf32 = false;
   int threads = 0;
@@ -26,7 +25,8 @@ struct Devices {
   Placement placement;
   BackendOptions options;
 };
-Devices resolve_devices(const DeviceFlags& flags);
+// `max_vram`: --max-vram's value, "" when absent.
+Devices resolve_devices(const DeviceFlags& flags, const std::string& max_vram);
 
 // The one device of the text encoders; ebb::Error when --backend splits them.
 const std::string& text_encoder_device(const Placement& placement);

@@ -11,6 +11,8 @@
 
 #include "app/commands.h"
 #include "app/device_flags.h"
+#include "app/memory_flags.h"
+#include "app/memory_session.h"
 #include "app/model_flags.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -49,6 +51,7 @@ struct GenerateArgs {
   std::string init_image;
   double strength = 0.75;
   bool width_given = false, height_given = false;
+  MemoryFlags memory;
 };
 
 // Image i of a batch: the -o path itself for the first, "<stem>_<i><ext>" for the others.
@@ -109,8 +112,8 @@ void run_generate(GenerateArgs a) {
         fail("{} exists; pass --overwrite to replace it", output_path(a.output, i));
 
   const ModelSource source = ModelSource::open(a.paths);
-  Ledger ledger;
-  WeightStore store(source, ledger, {});
+  MemorySession memory(a.memory, a.devices, source, options);
+  WeightStore& store = memory.store();
   DiffusionModelSpec spec = diffusion_model_spec(source);
   spec.text.clip_skip = a.clip_skip;
   if (a.prediction == "eps")
@@ -121,16 +124,9 @@ void run_generate(GenerateArgs a) {
     fail("unknown --prediction '{}' (valid: eps, v)", a.prediction);
   const ClipTokenizer tokenizer(find_clip_vocab());
   const TextConditioner text(store, spec.arch, tokenizer, spec.text);
-  const Devices devices = resolve_devices(a.devices);
-  BackendSet backends(devices.options);
-  const std::string& text_device = text_encoder_device(devices.placement);
-  const std::string& unet_device = devices.placement.of(PlacedComponent::diffusion);
-  const std::string& vae_device = devices.placement.of(PlacedComponent::vae);
-  fmt::print(stderr, "devices: text encoders {}, diffusion {}, VAE {}\n", text_device, unet_device,
-             vae_device);
-  Backend& backend = backends.get(unet_device);
-  Backend& vae_backend = backends.get(vae_device);
-  options.text_backend = &backends.get(text_device);
+  Backend& backend = memory.diffusion_backend();
+  Backend& vae_backend = memory.vae_backend();
+  options.text_backend = &memory.text_backend();
 
   const uint64_t first_seed = a.seed < 0 ? std::random_device{}() : static_cast<uint64_t>(a.seed);
   for (int i = 0; i < a.batch_count; ++i) {
@@ -173,7 +169,9 @@ void run_generate(GenerateArgs a) {
     const std::string path = output_path(a.output, i);
     write_png(path, a.overwrite, image, a1111_parameters(params));
     fmt::print(stderr, "wrote {}\n", path);
+    memory.image_done();
   }
+  memory.finish();
 }
 
 }  // namespace
@@ -217,6 +215,7 @@ void add_generate_command(CLI::App& app) {
                   "Image to image: how much to change the init image, 0 to 1 (runs "
                   "floor(steps * strength) steps)")
       ->capture_default_str();
+  add_memory_flags(*cmd, args->memory);
   cmd->callback([args, cmd] {
     args->width_given = cmd->count("--width") > 0;
     args->height_given = cmd->count("--height") > 0;

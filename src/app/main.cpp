@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   ebb::add_devices_command(app);
   ebb::add_inspect_command(app);
   ebb::add_generate_command(app);
+  ebb::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

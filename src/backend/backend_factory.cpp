@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/cuda_memory.h"
+#include "backend/cuda/cuda_transfer.h"
 #endif
 
 namespace ebb {
@@ -40,6 +41,15 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOp
       "without a GPU)",
       device);
 #endif
+}
+
+std::unique_ptr<DeviceTransfer> make_device_transfer(Backend& backend) {
+#ifdef EBB_HAVE_CUDA
+  if (auto* cuda = dynamic_cast<CudaBackend*>(&backend))
+    return std::make_unique<CudaTransfer>(*cuda);
+#endif
+  (void)backend;
+  return nullptr;
 }
 
 Backend& BackendSet::get(const std::string& device) {

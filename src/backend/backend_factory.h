@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/device_transfer.h"
 #include "weights/budget_flags.h"
 
 namespace ebb {
@@ -23,6 +24,10 @@ int cuda_device_count();
 // ebb::Error for an unknown device, a CUDA device in a build without CUDA, or a device that is
 // not there (the message says why: no driver, no GPU, index out of range).
 std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOptions& options);
+
+// The weight store's uploads to `backend`'s device: a CudaTransfer for a CUDA backend, nullptr
+// for a backend that reads host memory directly (the CPU).
+std::unique_ptr<DeviceTransfer> make_device_transfer(Backend& backend);
 
 class BackendSet {
  public:

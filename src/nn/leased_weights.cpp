@@ -9,7 +9,7 @@ LeasedWeights::LeasedWeights(WeightStore& store, std::string_view component,
 Tensor LeasedWeights::wrap(const Weight& w) const {
   // The store owns the bytes for at least as long as the lease, so the tensor needs no owner.
   return Tensor::wrap(w.bytes.data(), w.bytes.size(), w.dtype,
-                      Shape(w.shape().begin(), w.shape().end()), Device::cpu(), nullptr);
+                      Shape(w.shape().begin(), w.shape().end()), w.device, nullptr);
 }
 
 Tensor LeasedWeights::get(std::string_view name) const {

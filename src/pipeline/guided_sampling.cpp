@@ -70,9 +70,11 @@ Tensor sample_guided(Backend& backend, WeightStore& store, const DiffusionModelS
     return TextConditioning{backend.import_from(text_backend, c.context),
                             backend.import_from(text_backend, c.pooled)};
   };
+  store.begin_stage(Stage::TextEncoders);
   const TextConditioning cond = encode(options.prompt);
   const bool guided = options.cfg_scale != 1.0f;
   const TextConditioning uncond = guided ? encode(options.negative_prompt) : TextConditioning{};
+  store.end_stage(Stage::TextEncoders);
   // One batch-2 UNet call when both prompts span the same number of token windows.
   const bool batched = guided && cond.context.shape() == uncond.context.shape();
   const UNetCondition cond_only = stacked_condition(backend, spec, {&cond}, options);
@@ -108,9 +110,13 @@ Tensor sample_guided(Backend& backend, WeightStore& store, const DiffusionModelS
   SamplerCallbacks io;
   io.denoise = make_denoiser(spec.prediction, DiscreteSchedule::scaled_linear(), run_unet);
   io.noise = [&generator](std::span<float> noise) { generator.randn(noise); };
-  if (progress)
-    io.on_step = [&progress](const StepInfo& info) { progress(info.step + 1, info.steps); };
+  io.on_step = [&](const StepInfo& info) {
+    store.step_done();
+    if (progress) progress(info.step + 1, info.steps);
+  };
+  store.begin_stage(Stage::Diffusion);
   sample(plan, x, io);
+  store.end_stage(Stage::Diffusion);
   return backend.from_floats(shape, x);
 }
 

@@ -37,9 +37,11 @@ Tensor img2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
       plan_from_step(full, options.steps - strength_steps(options.steps, strength));
 
   const Tensor image = from_rgb8(backend, init_image);
+  store.begin_stage(Stage::Vae);
   const Tensor moments = options.vae_tiling ? vae_encode_moments_tiled(backend, store, spec.vae,
                                                                        image, *options.vae_tiling)
                                             : vae_encode_moments(backend, store, spec.vae, image);
+  store.end_stage(Stage::Vae);
   const Shape shape = image_latent_shape(spec, options);
   TorchCpuGenerator generator(options.seed);
   std::vector<float> draw(static_cast<size_t>(shape_numel(shape)));

@@ -30,8 +30,11 @@ Tensor decode_latent(Backend& backend, WeightStore& store, const DiffusionModelS
   std::vector<float> z = backend.to_floats(latent);
   for (float& v : z) v /= spec.vae_scaling_factor;
   const Tensor scaled = backend.from_floats(latent.shape(), z);
-  return tiling ? vae_decode_tiled(backend, store, spec.vae, scaled, *tiling)
-                : vae_decode(backend, store, spec.vae, scaled);
+  store.begin_stage(Stage::Vae);
+  Tensor image = tiling ? vae_decode_tiled(backend, store, spec.vae, scaled, *tiling)
+                        : vae_decode(backend, store, spec.vae, scaled);
+  store.end_stage(Stage::Vae);
+  return image;
 }
 
 Image to_rgb8(Backend& backend, const Tensor& image) {

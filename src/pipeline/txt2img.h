@@ -3,7 +3,8 @@
 // encoders, a sampler walking the UNet with classifier-free guidance from seeded noise, and the
 // VAE decoding the final latent. Random numbers follow torch's CPU generator so that a seed gives
 // what diffusers/k-diffusion give for it: the first draw is the initial noise, the ancestral
-// samplers continue the same stream.
+// samplers continue the same stream. Each stage (text encoders, diffusion, VAE) is bracketed by
+// the weight store's begin_stage/end_stage, so its memory plan acts at stage boundaries.
 #include <cstdint>
 #include <functional>
 #include <optional>

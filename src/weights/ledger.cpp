@@ -19,6 +19,10 @@ const char* ledger_event_name(LedgerEvent e) {
       return "evict";
     case LedgerEvent::Upload:
       return "upload";
+    case LedgerEvent::Mark:
+      return "mark";
+    case LedgerEvent::Sample:
+      return "sample";
   }
   return "?";
 }
@@ -44,13 +48,16 @@ void Ledger::record(LedgerEvent event, MemoryTag tag, const std::string& device,
   std::lock_guard lock(mutex_);
   double t = std::chrono::duration<double>(Clock::now() - start_).count();
   entries_.push_back({t, event, tag, device, component, block, bytes});
-  if (event == LedgerEvent::Map) return;
+  if (event == LedgerEvent::Map || event == LedgerEvent::Mark || event == LedgerEvent::Sample)
+    return;
   auto key = std::make_pair(device, tag);
   uint64_t& cur = current_[key];
   uint64_t& total = current_total_[device];
+  uint64_t& component_bytes = held_[{device, component}];
   if (event == LedgerEvent::Load || event == LedgerEvent::Upload) {
     cur += bytes;
     total += bytes;
+    component_bytes += bytes;
   } else {
     // Releasing more than is held is an accounting bug in Ebb, not a user error.
     if (bytes > cur || bytes > total)
@@ -58,9 +65,31 @@ void Ledger::record(LedgerEvent event, MemoryTag tag, const std::string& device,
            ledger_event_name(event), bytes, memory_tag_name(tag), device, component, block, cur);
     cur -= bytes;
     total -= bytes;
+    component_bytes -= std::min(component_bytes, bytes);
   }
   peak_[key] = std::max(peak_[key], cur);
   peak_total_[device] = std::max(peak_total_[device], total);
+}
+
+void Ledger::mark(const std::string& label) {
+  record(LedgerEvent::Mark, MemoryTag::Weights, "", label, "", 0);
+}
+
+void Ledger::sample(const std::string& what, const std::string& component, uint64_t bytes) {
+  record(LedgerEvent::Sample, MemoryTag::Weights, what, component, "", bytes);
+}
+
+std::vector<std::string> Ledger::devices() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [device, bytes] : peak_total_) out.push_back(device);
+  return out;
+}
+
+uint64_t Ledger::held(const std::string& device, const std::string& component) const {
+  std::lock_guard lock(mutex_);
+  auto it = held_.find({device, component});
+  return it == held_.end() ? 0 : it->second;
 }
 
 uint64_t Ledger::current(const std::string& device, MemoryTag tag) const {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "weights/byte_units.h"
 
 namespace ebb {
 namespace {
@@ -49,7 +50,8 @@ std::vector<OwningEvent> owning_events(const nlohmann::json& ledger) {
     const nlohmann::json& e = events[i];
     if (!e.is_object()) fail("ledger JSON: event {} is not an object", i);
     std::string kind = string_field(e, i, "event");
-    if (kind != "map" && kind != "load" && kind != "upload" && kind != "free" && kind != "evict")
+    if (kind != "map" && kind != "load" && kind != "upload" && kind != "free" && kind != "evict" &&
+        kind != "mark" && kind != "sample")
       fail("ledger JSON: event {}: unknown event \"{}\"", i, kind);
     const nlohmann::json& t = field(e, i, "t");
     if (!t.is_number() || !std::isfinite(t.get<double>()) || t.get<double>() < 0)
@@ -59,7 +61,7 @@ std::vector<OwningEvent> owning_events(const nlohmann::json& ledger) {
       fail("ledger JSON: event {}: \"bytes\" is not a byte count", i);
     std::string device = string_field(e, i, "device");
     std::string component = string_field(e, i, "component");
-    if (kind == "map") continue;
+    if (kind == "map" || kind == "mark" || kind == "sample") continue;
     owning.push_back({i, t.get<double>(), kind == "load" || kind == "upload", std::move(device),
                       std::move(component), bytes.get<uint64_t>()});
   }
@@ -101,8 +103,23 @@ struct StageStart {
   std::string component;
 };
 
-// A stage begins where a component first owns memory; map events are left out because models
-// map every file at open, which would put every marker at the start.
+// The pipeline's own stage marks ("begin diffusion"), the first of each stage.
+std::vector<StageStart> marked_stage_starts(const nlohmann::json& ledger) {
+  std::vector<StageStart> starts;
+  std::set<std::string> seen;
+  constexpr std::string_view kBegin = "begin ";
+  for (const nlohmann::json& e : ledger["events"]) {
+    if (e.value("event", "") != "mark") continue;
+    const std::string label = e.value("component", "");
+    if (label.rfind(kBegin, 0) != 0) continue;
+    const std::string stage = label.substr(kBegin.size());
+    if (seen.insert(stage).second) starts.push_back({e.value("t", 0.0), stage});
+  }
+  return starts;
+}
+
+// Without stage marks, a stage begins where a component first owns memory; map events are left
+// out because models map every file at open, which would put every marker at the start.
 std::vector<StageStart> stage_starts(const std::vector<OwningEvent>& events) {
   std::vector<StageStart> starts;
   std::set<std::string> seen;
@@ -137,12 +154,6 @@ std::string xml_escape(std::string_view text) {
     }
   }
   return out;
-}
-
-std::string format_bytes(uint64_t bytes) {
-  if (bytes >= (uint64_t{1} << 30)) return fmt::format("{:.2f} GiB", bytes / kBytesPerGiB);
-  if (bytes >= (uint64_t{1} << 20)) return fmt::format("{:.1f} MiB", bytes / 1048576.0);
-  return fmt::format("{:.1f} KiB", bytes / 1024.0);
 }
 
 // An axis from 0 to a round number at or above max, with 4 to 10 ticks at 1, 2 or 5 times a
@@ -265,7 +276,10 @@ void draw_series(std::string& svg, const Frame& f,
 
 std::string ledger_to_svg(const nlohmann::json& ledger_json) {
   std::vector<OwningEvent> events = owning_events(ledger_json);
+  std::vector<StageStart> starts = marked_stage_starts(ledger_json);
+  if (starts.empty()) starts = stage_starts(events);
   double end_time = events.empty() ? 0 : events.back().t;
+  for (const StageStart& s : starts) end_time = std::max(end_time, s.t);
   std::map<std::string, DeviceSeries> devices = replay(events, end_time);
   uint64_t peak = 0;
   for (const auto& [device, series] : devices) peak = std::max(peak, series.peak);
@@ -284,7 +298,7 @@ std::string ledger_to_svg(const nlohmann::json& ledger_json) {
       "</text>\n",
       kWidth, kHeight, kLeft);
   draw_axes(svg, frame);
-  draw_stage_markers(svg, frame, stage_starts(events));
+  draw_stage_markers(svg, frame, starts);
   draw_series(svg, frame, devices);
   svg += "</svg>\n";
   return svg;

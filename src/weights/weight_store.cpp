@@ -1,8 +1,15 @@
 #include "weights/weight_store.h"
 
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+
 #include "core/error.h"
 #include "io/page_cache.h"
 #include "tensor/dequantize.h"
+#include "weights/block_key.h"
+#include "weights/footprint.h"
+#include "weights/process_memory.h"
 
 namespace ebb {
 namespace {
@@ -13,7 +20,58 @@ bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
 }
 
+uint64_t align_up(uint64_t n) {
+  return (n + kDeviceTensorAlignment - 1) / kDeviceTensorAlignment * kDeviceTensorAlignment;
+}
+
+class Stopwatch {
+ public:
+  explicit Stopwatch(double& total) : total_(total), start_(Clock::now()) {}
+  ~Stopwatch() { total_ += std::chrono::duration<double>(Clock::now() - start_).count(); }
+  Stopwatch(const Stopwatch&) = delete;
+  Stopwatch& operator=(const Stopwatch&) = delete;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  double& total_;
+  Clock::time_point start_;
+};
+
+// SD_MMAP_FLAGS=populate: fault the range in now, as MAP_POPULATE would have at open.
+void prefault(std::span<const std::byte> bytes) {
+  constexpr size_t kPage = 4096;
+  volatile std::byte sink{};
+  for (size_t i = 0; i < bytes.size(); i += kPage) sink = bytes[i];
+  (void)sink;
+}
+
 }  // namespace
+
+struct WeightStore::Block {
+  std::string key;
+  uint32_t component = 0;
+  std::vector<uint32_t> tensors;
+  bool host_ready = false;
+  uint64_t host_owned = 0;
+  uint64_t device_size = 0;
+  std::shared_ptr<Storage> device_storage;
+  std::shared_ptr<TransferEvent> upload;
+  bool resident = false;  // streamed: stays across steps
+  int pins = 0;
+  std::optional<uint32_t> next;  // streamed: the block acquired after this one last time
+};
+
+struct WeightStore::ComponentState {
+  const Component* component = nullptr;
+  std::string name;
+  WeightFormat format = WeightFormat::AsStored;
+  Release release = Release::Never;
+  WeightPlacement placement = WeightPlacement::Host;
+  std::vector<uint32_t> blocks;
+  bool loaded = false;
+};
+
+// ---- leases ----
 
 WeightLease::WeightLease(WeightStore* store, std::string component, std::string block)
     : store_(store), component_(std::move(component)), block_(std::move(block)) {}
@@ -21,19 +79,22 @@ WeightLease::WeightLease(WeightStore* store, std::string component, std::string 
 WeightLease::WeightLease(WeightLease&& other) noexcept
     : store_(other.store_),
       component_(std::move(other.component_)),
-      block_(std::move(other.block_)) {
+      block_(std::move(other.block_)),
+      pinned_(std::move(other.pinned_)) {
   other.store_ = nullptr;
 }
 
 WeightLease::~WeightLease() {
-  if (store_) store_->release();
+  if (!store_) return;
+  for (uint32_t b : pinned_) store_->unpin(b);
+  --store_->active_leases_;
 }
 
 const Weight* WeightLease::find(std::string_view name) const {
   if (!starts_with(name, block_))
     fail("model asked for weight {} of {} through a lease on block \"{}\"", name, component_,
          block_);
-  return store_->lookup(component_, name);
+  return store_->acquire(*this, name);
 }
 
 const Weight& WeightLease::get(std::string_view name) const {
@@ -42,75 +103,375 @@ const Weight& WeightLease::get(std::string_view name) const {
   return *w;
 }
 
-WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options options)
-    : source_(source), ledger_(ledger) {
+// ---- the store ----
+
+WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options options,
+                         DeviceTransfer* device)
+    : source_(source), ledger_(ledger), plan_(std::move(options)), device_(device) {
   const auto& tensors = source.tensors();
-  weights_.resize(tensors.size());
+  block_of_tensor_.resize(tensors.size());
+  host_.resize(tensors.size());
+  device_weights_.resize(tensors.size());
+  owned_.resize(tensors.size());
+  readers_.resize(source.files().size());
   for (const Component& c : source.components()) {
     if (c.name == kUnusedComponent) continue;
-    auto fmt_it = options.component_format.find(c.name);
-    WeightFormat format =
-        fmt_it == options.component_format.end() ? options.default_format : fmt_it->second;
-    uint64_t mapped = 0, converted = 0;
+    ComponentState state;
+    state.component = &c;
+    state.name = c.name;
+    state.format = plan_.format_of(c.name);
+    state.release = plan_.release_of(c.name);
+    state.placement = plan_.placement_of(c.name);
+    if (state.placement != WeightPlacement::Host && !device_)
+      fail("the memory plan puts {} on a device, but no device was given", c.name);
+    const auto component_index = static_cast<uint32_t>(components_.size());
+    std::unordered_map<std::string_view, uint32_t> by_key;
     for (uint32_t ti : c.tensors) {
       const IndexedTensor& t = tensors[ti];
-      source.files()[t.file].mapping.check_unchanged();
-      std::span<const std::byte> file_bytes = source.bytes(t);
-      Weight& w = weights_[ti];
-      w.tensor = &t;
-      if (format == WeightFormat::AsStored || t.info.dtype == DType::F32) {
-        w.dtype = t.info.dtype;
-        w.bytes = file_bytes;
-        w.zero_copy = true;
-        // Loading at start, for a mapped tensor, is asking the kernel to read it in now.
-        advise(source.files()[t.file].mapping, t.info.offset, t.info.nbytes, Hint::WillNeed);
-        mapped += file_bytes.size();
-        continue;
+      host_[ti].tensor = device_weights_[ti].tensor = &t;
+      const std::string_view key = block_key(t.info.name);
+      auto [it, added] = by_key.try_emplace(key, static_cast<uint32_t>(blocks_.size()));
+      if (added) {
+        blocks_.push_back({});
+        blocks_.back().key = std::string(key);
+        blocks_.back().component = component_index;
+        state.blocks.push_back(it->second);
       }
-      const uint64_t elems = t.info.elements();
-      const uint64_t bytes = elems * sizeof(float);
-      auto buffer = std::make_unique<std::byte[]>(bytes);
-      dequantize_to_f32(t.info.dtype, file_bytes.data(), reinterpret_cast<float*>(buffer.get()),
-                        elems);
-      w.dtype = DType::F32;
-      w.bytes = {buffer.get(), bytes};
-      converted += bytes;
-      owned_.push_back(std::move(buffer));
+      Block& b = blocks_[it->second];
+      b.tensors.push_back(ti);
+      b.device_size += device_tensor_bytes(t, state.format);
+      block_of_tensor_[ti] = it->second;
     }
-    if (mapped) ledger_.record(LedgerEvent::Map, MemoryTag::Weights, "file", c.name, "", mapped);
-    if (converted)
-      ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", c.name, "", converted);
+    components_.push_back(std::move(state));
   }
+  for (const ComponentState& c : components_)
+    if (c.placement == WeightPlacement::Streamed)
+      for (uint32_t b : c.blocks)
+        stats_.largest_streamed_block =
+            std::max(stats_.largest_streamed_block, blocks_[b].device_size);
+  if (plan_.load == LoadWhen::AtStart)
+    for (ComponentState& c : components_) load_component(c);
 }
 
 WeightStore::~WeightStore() {
-  for (const Component& c : source_.components()) {
-    uint64_t owned = 0;
-    for (uint32_t ti : c.tensors)
-      if (weights_[ti].tensor && !weights_[ti].zero_copy) owned += weights_[ti].bytes.size();
-    if (owned) ledger_.record(LedgerEvent::Free, MemoryTag::Weights, "cpu", c.name, "", owned);
-  }
+  for (ComponentState& c : components_)
+    for (uint32_t b : c.blocks) {
+      drop_device(blocks_[b]);
+      drop_host(blocks_[b]);
+    }
 }
 
-const Weight* WeightStore::lookup(std::string_view component, std::string_view name) const {
-  const IndexedTensor* t = source_.find(component, name);
-  if (!t) return nullptr;
-  return &weights_[t - source_.tensors().data()];
+std::string WeightStore::device_name() const {
+  return device_ ? device_->name() : "cpu";
+}
+
+WeightStore::ComponentState& WeightStore::state_of(std::string_view component) {
+  for (ComponentState& c : components_)
+    if (c.name == component) return c;
+  fail("the model files have no {} component", component);
 }
 
 WeightLease WeightStore::lease(std::string_view component, std::string_view block_prefix) {
-  const Component* c = source_.component(component);
-  if (!c || component == kUnusedComponent) fail("the model files have no {} component", component);
+  ComponentState& c = state_of(component);
   bool any = false;
-  for (uint32_t ti : c->tensors)
+  for (uint32_t ti : c.component->tensors)
     if (starts_with(source_.tensors()[ti].info.name, block_prefix)) {
       any = true;
       break;
     }
   if (!any)
     fail("the model files have no tensors under {} in component {}", block_prefix, component);
+  if (!c.loaded && c.release != Release::AfterUse) load_component(c);
   ++active_leases_;
   return WeightLease(this, std::string(component), std::string(block_prefix));
+}
+
+const Weight* WeightStore::acquire(const WeightLease& lease, std::string_view name) {
+  const IndexedTensor* t = source_.find(lease.component(), name);
+  if (!t) return nullptr;
+  const auto ti = static_cast<uint32_t>(t - source_.tensors().data());
+  const uint32_t b = block_of_tensor_[ti];
+  if (std::find(lease.pinned_.begin(), lease.pinned_.end(), b) == lease.pinned_.end()) {
+    pin(blocks_[b]);
+    lease.pinned_.push_back(b);
+  }
+  return components_[blocks_[b].component].placement == WeightPlacement::Host
+             ? &host_[ti]
+             : &device_weights_[ti];
+}
+
+void WeightStore::pin(Block& b) {
+  switch (components_[b.component].placement) {
+    case WeightPlacement::Host:
+      load_host(b);
+      break;
+    case WeightPlacement::Device:
+      if (!b.device_storage) upload(b);
+      if (!b.upload->done()) {
+        Stopwatch wait(stats_.load_seconds);
+        b.upload->wait();
+      }
+      break;
+    case WeightPlacement::Streamed:
+      acquire_streamed(b);
+      break;
+  }
+  ++b.pins;  // only once resident: a failed load leaves nothing pinned
+}
+
+void WeightStore::unpin(uint32_t index) {
+  Block& b = blocks_[index];
+  if (--b.pins > 0) return;
+  ComponentState& c = components_[b.component];
+  if (c.release != Release::AfterUse) return;
+  drop_device(b);
+  drop_host(b);
+}
+
+// ---- loading and releasing ----
+
+void WeightStore::load_component(ComponentState& c) {
+  c.loaded = true;
+  // Streamed from owned reads (--no-mmap, --direct-io): a block is read just before its upload
+  // and dropped once it landed, so host memory holds only the blocks in flight.
+  if (c.placement == WeightPlacement::Streamed && !plan_.use_mmap) return;
+  for (uint32_t b : c.blocks) {
+    load_host(blocks_[b]);
+    // Offloaded components go up when their stage begins, never all at once.
+    if (c.placement == WeightPlacement::Device && plan_.device_release == Release::Never &&
+        !blocks_[b].device_storage)
+      upload(blocks_[b]);
+  }
+}
+
+void WeightStore::release_component(ComponentState& c) {
+  for (uint32_t b : c.blocks) {
+    if (blocks_[b].pins > 0)
+      fail("the memory plan releases {} at the end of its stage while block {} is leased", c.name,
+           blocks_[b].key);
+    drop_device(blocks_[b]);
+    drop_host(blocks_[b]);
+  }
+  c.loaded = false;
+  if (plan_.evict_page_cache || plan_.page_cache.dontneed) evict_page_cache(c);
+}
+
+void WeightStore::read_owned(const IndexedTensor& t, std::span<std::byte> dst) {
+  std::optional<DirectReader>& reader = readers_[t.file];
+  if (!reader) {
+    DirectReadOptions options;
+    options.use_o_direct = plan_.direct_io;
+    reader.emplace(DirectReader::open(source_.files()[t.file].path, options));
+  }
+  reader->read(t.info.offset, dst);
+}
+
+void WeightStore::load_host(Block& b) {
+  if (b.host_ready) return;
+  Stopwatch watch(stats_.load_seconds);
+  const ComponentState& c = components_[b.component];
+  std::vector<uint32_t> checked;
+  uint64_t mapped = 0, owned = 0;
+  for (uint32_t ti : b.tensors) {
+    const IndexedTensor& t = source_.tensors()[ti];
+    const MappedFile& file = source_.files()[t.file].mapping;
+    if (std::find(checked.begin(), checked.end(), t.file) == checked.end()) {
+      file.check_unchanged();
+      checked.push_back(t.file);
+    }
+    if (plan_.page_cache.sequential) advise(file, t.info.offset, t.info.nbytes, Hint::Sequential);
+    // Loading a mapped tensor eagerly is asking the kernel to read it in now.
+    if (plan_.page_cache.willneed || plan_.load == LoadWhen::AtStart)
+      advise(file, t.info.offset, t.info.nbytes, Hint::WillNeed);
+    Weight& w = host_[ti];
+    const bool convert = c.format == WeightFormat::F32 && t.info.dtype != DType::F32;
+    if (!convert && plan_.use_mmap) {
+      w.dtype = t.info.dtype;
+      w.bytes = source_.bytes(t);
+      w.zero_copy = true;
+      if (plan_.page_cache.populate) prefault(w.bytes);
+      mapped += w.bytes.size();
+      continue;
+    }
+    const uint64_t elems = t.info.elements();
+    const uint64_t bytes = convert ? elems * sizeof(float) : t.info.nbytes;
+    auto buffer = std::make_unique<std::byte[]>(bytes);
+    if (!convert) {
+      read_owned(t, {buffer.get(), bytes});
+    } else if (plan_.use_mmap) {
+      dequantize_to_f32(t.info.dtype, source_.bytes(t).data(),
+                        reinterpret_cast<float*>(buffer.get()), elems);
+    } else {
+      std::vector<std::byte> raw(t.info.nbytes);
+      read_owned(t, raw);
+      dequantize_to_f32(t.info.dtype, raw.data(), reinterpret_cast<float*>(buffer.get()), elems);
+    }
+    w.dtype = convert ? DType::F32 : t.info.dtype;
+    w.bytes = {buffer.get(), bytes};
+    w.zero_copy = false;
+    owned_[ti] = std::move(buffer);
+    owned += bytes;
+  }
+  if (mapped) ledger_.record(LedgerEvent::Map, MemoryTag::Weights, "file", c.name, b.key, mapped);
+  if (owned) ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", c.name, b.key, owned);
+  b.host_owned = owned;
+  b.host_ready = true;
+}
+
+void WeightStore::drop_host(Block& b) {
+  if (!b.host_ready) return;
+  for (uint32_t ti : b.tensors) {
+    owned_[ti].reset();
+    host_[ti].bytes = {};
+  }
+  if (b.host_owned)
+    ledger_.record(LedgerEvent::Free, MemoryTag::Weights, "cpu", components_[b.component].name,
+                   b.key, b.host_owned);
+  b.host_owned = 0;
+  b.host_ready = false;
+}
+
+void WeightStore::upload(Block& b) {
+  load_host(b);
+  const ComponentState& c = components_[b.component];
+  b.device_storage = device_->allocate(b.device_size, c.name + "." + b.key);
+  std::vector<UploadPiece> pieces;
+  uint64_t offset = 0;
+  const Device device = device_->backend().device();
+  for (uint32_t ti : b.tensors) {
+    const Weight& h = host_[ti];
+    std::byte* dst = b.device_storage->data() + offset;
+    pieces.push_back({h.bytes, dst});
+    device_weights_[ti] = {h.tensor, h.dtype, {dst, h.bytes.size()}, false, device};
+    offset += align_up(h.bytes.size());
+  }
+  b.upload = device_->upload(std::move(pieces));
+  ledger_.record(LedgerEvent::Upload, MemoryTag::Weights, device_name(), c.name, b.key,
+                 b.device_size);
+  ++stats_.uploads;
+  stats_.uploaded_bytes += b.device_size;
+}
+
+void WeightStore::drop_device(Block& b) {
+  if (!b.device_storage) return;
+  b.upload->wait();  // the copy queue may still be writing into the block
+  b.upload.reset();
+  b.device_storage.reset();
+  if (b.resident) stats_.resident_block_bytes -= b.device_size;
+  b.resident = false;
+  ledger_.record(LedgerEvent::Free, MemoryTag::Weights, device_name(),
+                 components_[b.component].name, b.key, b.device_size);
+}
+
+// ---- streaming ----
+
+void WeightStore::acquire_streamed(Block& b) {
+  const auto index = static_cast<uint32_t>(&b - blocks_.data());
+  if (last_streamed_ && *last_streamed_ != index) blocks_[*last_streamed_].next = index;
+  last_streamed_ = index;
+  // The prefetch window: this block and the ones predicted to follow it.
+  std::vector<uint32_t> window{index};
+  for (std::optional<uint32_t> n = b.next;
+       n && static_cast<int>(window.size()) <= plan_.prefetch_depth &&
+       std::find(window.begin(), window.end(), *n) == window.end();
+       n = blocks_[*n].next)
+    window.push_back(*n);
+  // Streamed blocks outside the window go first, so the uploads below fit the budget.
+  for (uint32_t s : components_[b.component].blocks) {
+    Block& other = blocks_[s];
+    if (other.device_storage && !other.resident && other.pins == 0 &&
+        std::find(window.begin(), window.end(), s) == window.end())
+      drop_device(other);
+  }
+  for (uint32_t w : window) {
+    Block& next = blocks_[w];
+    if (next.device_storage) continue;
+    if (stats_.resident_block_bytes + next.device_size <= plan_.resident_block_bytes) {
+      next.resident = true;
+      stats_.resident_block_bytes += next.device_size;
+    }
+    upload(next);
+  }
+  if (!b.upload->done()) {
+    Stopwatch wait(stats_.upload_wait_seconds);
+    b.upload->wait();
+  }
+  if (!plan_.use_mmap)
+    for (uint32_t s : components_[b.component].blocks)
+      if (blocks_[s].host_ready && blocks_[s].upload && blocks_[s].upload->done())
+        drop_host(blocks_[s]);
+}
+
+// ---- stage boundaries ----
+
+void WeightStore::begin_stage(Stage stage) {
+  ledger_.mark(fmt::format("begin {}", stage_name(stage)));
+  for (ComponentState& c : components_) {
+    Stage s;
+    if (!stage_of(c.name, s) || s != stage || c.release == Release::AfterUse) continue;
+    if (plan_.load == LoadWhen::StageBegin && !c.loaded) load_component(c);
+    // Offloaded components go back up as the stage begins; the copy queue runs ahead of the
+    // compute, which waits per block only for what has not landed yet.
+    if (c.placement == WeightPlacement::Device)
+      for (uint32_t b : c.blocks)
+        if (!blocks_[b].device_storage) upload(blocks_[b]);
+  }
+}
+
+void WeightStore::end_stage(Stage stage) {
+  sample_residency();  // before releasing: what the stage had resident at its end
+  for (ComponentState& c : components_) {
+    Stage s;
+    if (!stage_of(c.name, s) || s != stage) continue;
+    if (c.release == Release::AfterStage) {
+      release_component(c);
+    } else if (plan_.device_release == Release::AfterStage) {
+      for (uint32_t b : c.blocks) drop_device(blocks_[b]);
+    }
+    if (c.placement == WeightPlacement::Streamed) last_streamed_.reset();
+  }
+  ledger_.mark(fmt::format("end {}", stage_name(stage)));
+}
+
+// ---- page cache ----
+
+uint64_t WeightStore::page_cache_bytes(std::string_view component) const {
+  uint64_t resident = 0;
+  for (const ComponentState& c : components_)
+    if (c.name == component)
+      for (uint32_t ti : c.component->tensors) {
+        const IndexedTensor& t = source_.tensors()[ti];
+        resident += resident_bytes(source_.files()[t.file].mapping, t.info.offset, t.info.nbytes);
+      }
+  return resident;
+}
+
+void WeightStore::evict_page_cache(ComponentState& c) {
+  uint64_t kept = 0;
+  for (uint32_t ti : c.component->tensors) {
+    const IndexedTensor& t = source_.tensors()[ti];
+    kept += evict_range(source_.files()[t.file].mapping, t.info.offset, t.info.nbytes);
+  }
+  stats_.page_cache_kept += kept;
+  ledger_.sample("page_cache_kept", c.name, kept);
+  ledger_.sample("page_cache", c.name, kept);  // its residency from now on
+}
+
+void WeightStore::step_done() {
+  ledger_.mark("step");
+  sample_rss();
+}
+
+void WeightStore::sample_rss() {
+  const ResidentMemory rss = resident_memory();
+  ledger_.sample("rss_anon", "", rss.anon);
+  ledger_.sample("rss_file", "", rss.file);
+}
+
+void WeightStore::sample_residency() {
+  sample_rss();
+  for (const ComponentState& c : components_)
+    ledger_.sample("page_cache", c.name, page_cache_bytes(c.name));
 }
 
 }  // namespace ebb

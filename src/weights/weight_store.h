@@ -1,34 +1,39 @@
 #pragma once
 // The weight store: the only way model code reaches weights. A module asks for a block (the
 // tensors of a component under one name prefix) and holds an RAII lease; while the lease lives
-// the block's weights are resident where its compute runs. Where weights live, when they load
-// and when they leave is the store's plan, never the model's business.
+// the weights it reads are resident where its compute runs. Where weights live, when they load
+// and when they leave is the store's memory plan (weights/memory_plan.h), never the model's
+// business; the pipeline tells the store where its stages begin and end.
 //
-// This first plan loads every component at construction into host memory. A tensor whose file
-// dtype is what the consumer reads is served zero-copy from the mapping; otherwise it is
-// converted once into an owned host buffer.
+// Residency is kept per block (weights/block_key.h: a UNet input block, a transformer layer):
+// on the host, a tensor whose file dtype is what the consumer reads is served zero-copy from the
+// mapping; otherwise (conversion to f32, or --no-mmap) it has an owned host buffer. Device
+// placements upload blocks through a DeviceTransfer; streamed components keep as many blocks
+// resident as the plan allows and upload the rest ahead of use, predicting the order from the
+// previous pass.
 #include <cstdint>
-#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "backend/device_transfer.h"
+#include "io/direct_reader.h"
 #include "io/model_source.h"
+#include "tensor/device.h"
 #include "weights/ledger.h"
+#include "weights/memory_plan.h"
 
 namespace ebb {
-
-// What a component's kernels read: the file's own dtype (zero-copy from the mapping, kernels
-// dequantize per block themselves) or f32.
-enum class WeightFormat { AsStored, F32 };
 
 struct Weight {
   const IndexedTensor* tensor = nullptr;
   DType dtype = DType::F32;
   std::span<const std::byte> bytes;
   bool zero_copy = false;  // bytes point into the file mapping
+  Device device = Device::cpu();
   std::span<const int64_t> shape() const { return tensor->info.shape; }
   const std::string& name() const { return tensor->info.name; }
 };
@@ -42,7 +47,8 @@ class WeightLease {
   WeightLease(const WeightLease&) = delete;
   ~WeightLease();
 
-  // A weight of the leased block by its full name within the component.
+  // A weight of the leased block by its full name within the component; made resident on
+  // first access and kept so until the lease ends.
   const Weight& get(std::string_view name) const;
   // nullptr when the block has no such tensor (optional weights such as biases).
   const Weight* find(std::string_view name) const;
@@ -54,35 +60,86 @@ class WeightLease {
   WeightLease(WeightStore* store, std::string component, std::string block);
   WeightStore* store_;
   std::string component_, block_;
+  mutable std::vector<uint32_t> pinned_;  // residency blocks this lease holds
+};
+
+// What the store did, for reports and tests.
+struct WeightStoreStats {
+  double load_seconds = 0;         // reading, converting and (synchronously) uploading
+  double upload_wait_seconds = 0;  // compute waiting for a streamed block to land
+  uint64_t uploads = 0;
+  uint64_t uploaded_bytes = 0;
+  uint64_t resident_block_bytes = 0;    // streamed components: blocks kept across steps
+  uint64_t largest_streamed_block = 0;  // bytes on the device
+  uint64_t page_cache_kept = 0;         // bytes the kernel did not drop on eviction
 };
 
 class WeightStore {
  public:
-  struct Options {
-    WeightFormat default_format = WeightFormat::AsStored;
-    std::map<std::string, WeightFormat, std::less<>> component_format;
-  };
+  using Options = MemoryPlan;
 
-  WeightStore(const ModelSource& source, Ledger& ledger, Options options);
+  // `device` (may be null) receives components placed on it; it must outlive the store.
+  WeightStore(const ModelSource& source, Ledger& ledger, Options options,
+              DeviceTransfer* device = nullptr);
   ~WeightStore();
   WeightStore(const WeightStore&) = delete;
   WeightStore& operator=(const WeightStore&) = delete;
 
   // Fails when the component or the block does not exist (a model asking for weights the file
-  // lacks: the message names the file set and what is missing).
+  // lacks: the message names the file set and what is missing), or when a model file changed
+  // on disk since it was opened (before anything is read from it).
   WeightLease lease(std::string_view component, std::string_view block_prefix);
+
+  // Stage boundaries, called by the pipeline: the plan loads (sequential), releases
+  // (free-after-stage, offload) and evicts page-cache pages (lazy-load) here, and the ledger
+  // gets a mark and residency samples.
+  void begin_stage(Stage stage);
+  void end_stage(Stage stage);
+  // A sampler step finished: a ledger mark and a resident-memory sample.
+  void step_done();
+
   const ModelSource& source() const { return source_; }
+  const MemoryPlan& plan() const { return plan_; }
+  Ledger& ledger() { return ledger_; }
   int active_leases() const { return active_leases_; }
+  WeightStoreStats stats() const { return stats_; }
+  // Page-cache residency (mincore) of a component's byte ranges in its files.
+  uint64_t page_cache_bytes(std::string_view component) const;
 
  private:
+  struct Block;
+  struct ComponentState;
   friend class WeightLease;
-  const Weight* lookup(std::string_view component, std::string_view name) const;
-  void release() { --active_leases_; }
+
+  const Weight* acquire(const WeightLease& lease, std::string_view name);
+  void unpin(uint32_t block);
+  ComponentState& state_of(std::string_view component);
+  void load_component(ComponentState& c);
+  void release_component(ComponentState& c);
+  void pin(Block& b);
+  void load_host(Block& b);
+  void drop_host(Block& b);
+  void upload(Block& b);
+  void drop_device(Block& b);
+  void acquire_streamed(Block& b);
+  void read_owned(const IndexedTensor& t, std::span<std::byte> dst);
+  void evict_page_cache(ComponentState& c);
+  void sample_residency();
+  void sample_rss();
+  std::string device_name() const;
 
   const ModelSource& source_;
   Ledger& ledger_;
-  std::vector<Weight> weights_;                      // parallel to source_.tensors()
-  std::vector<std::unique_ptr<std::byte[]>> owned_;  // converted copies
+  MemoryPlan plan_;
+  DeviceTransfer* device_;
+  std::vector<ComponentState> components_;
+  std::vector<Block> blocks_;
+  std::vector<uint32_t> block_of_tensor_;  // parallel to source_.tensors()
+  std::vector<Weight> host_, device_weights_;
+  std::vector<std::unique_ptr<std::byte[]>> owned_;   // parallel to source_.tensors()
+  std::vector<std::optional<DirectReader>> readers_;  // per file, --no-mmap
+  std::optional<uint32_t> last_streamed_;
+  WeightStoreStats stats_;
   int active_leases_ = 0;
 };
 

@@ -18,7 +18,7 @@ TEST(DeviceFlags, CpuPlacementAndPrecision) {
   flags.gpu_dtype = "bf16";
   flags.tf32 = true;
   flags.threads = 3;
-  const Devices d = resolve_devices(flags);
+  const Devices d = resolve_devices(flags, "");
   EXPECT_EQ(d.placement.of(PlacedComponent::diffusion), "cpu");
   EXPECT_EQ(text_encoder_device(d.placement), "cpu");
   EXPECT_EQ(d.options.gpu_activations, DType::BF16);
@@ -30,17 +30,15 @@ TEST(DeviceFlags, BadPrecisionNamesTheFlag) {
   DeviceFlags flags;
   flags.placement.backend = "cpu";
   flags.gpu_dtype = "f8";
-  EXPECT_THAT([&] { resolve_devices(flags); },
+  EXPECT_THAT([&] { resolve_devices(flags, ""); },
               ThrowsMessage<Error>(HasSubstr("--gpu-dtype: 'f8'")));
 }
 
 TEST(DeviceFlags, MaxVramIsParsed) {
   DeviceFlags flags;
   flags.placement.backend = "cpu";
-  flags.max_vram = "6.5";
-  EXPECT_EQ(resolve_devices(flags).options.vram.all_devices_gib, 6.5);
-  flags.max_vram = "lots";
-  EXPECT_THROW(resolve_devices(flags), Error);
+  EXPECT_EQ(resolve_devices(flags, "6.5").options.vram.all_devices_gib, 6.5);
+  EXPECT_THROW(resolve_devices(flags, "lots"), Error);
 }
 
 TEST(DeviceFlags, TextEncodersRunOnOneDevice) {

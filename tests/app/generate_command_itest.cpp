@@ -71,6 +71,14 @@ TEST(GenerateCommand, BadFlagsAreClearErrors) {
   const test::CommandResult sampler = run_command(generate(png, "--sampling-method fast"));
   EXPECT_EQ(sampler.status, 1);
   EXPECT_THAT(sampler.out, HasSubstr("dpm++2m"));
+  // Device plans need the diffusion model on a device.
+  const test::CommandResult offload = run_command(generate(png, "--backend cpu --offload-to-cpu"));
+  EXPECT_EQ(offload.status, 1);
+  EXPECT_THAT(offload.out, HasSubstr("--offload-to-cpu needs a GPU"));
+  const test::CommandResult stream =
+      run_command(generate(png, "--backend cpu --stream-layers --max-vram 2"));
+  EXPECT_EQ(stream.status, 1);
+  EXPECT_THAT(stream.out, HasSubstr("--stream-layers needs a GPU"));
   EXPECT_FALSE(std::filesystem::exists(png));
 }
 

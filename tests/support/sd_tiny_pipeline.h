@@ -58,4 +58,37 @@ inline Txt2ImgOptions recorded_options(const nlohmann::json& run, const Diffusio
   return o;
 }
 
+inline ModelSource open_tiny(const std::string& arch) {
+  return ModelSource::open(
+      {.model = kSdDir + sd_arch(arch).at("checkpoint").at("file").get<std::string>()});
+}
+
+// The spec with the text encoders' settings too.
+inline DiffusionModelSpec tiny_model_spec(const std::string& arch, const ModelSource& source) {
+  DiffusionModelSpec spec = tiny_spec(arch, source);
+  spec.text = tiny_text_options(arch);
+  return spec;
+}
+
+// One image's latent and pixels, for tests that compare memory plans.
+struct TinyImage {
+  std::vector<float> latent;
+  std::vector<uint8_t> pixels;
+};
+
+// Two euler_a steps at the manifest's latent size and prompts.
+inline TinyImage tiny_txt2img(const std::string& arch, Backend& backend, WeightStore& store,
+                              const std::optional<VaeTiling>& tiling = {}) {
+  const DiffusionModelSpec spec = tiny_model_spec(arch, store.source());
+  const TextConditioner text(store, spec.arch, tokenizer(), spec.text);
+  Txt2ImgOptions o = recorded_options({{"sampler", "euler_a"}, {"schedule", "discrete"}}, spec);
+  o.steps = 2;
+  o.vae_tiling = tiling;
+  const Tensor latent = txt2img_latent(backend, store, spec, text, o);
+  TinyImage image;
+  image.latent = backend.to_floats(latent);
+  image.pixels = to_rgb8(backend, decode_latent(backend, store, spec, latent, tiling)).pixels;
+  return image;
+}
+
 }  // namespace ebb::sd_test

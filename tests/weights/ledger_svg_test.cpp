@@ -84,6 +84,26 @@ size_t count(const std::string& text, const std::string& what) {
   return ::testing::AssertionSuccess();
 }
 
+TEST(LedgerSvg, StageMarksPlaceTheMarkersWhenTheLedgerHasThem) {
+  // A mapped-only run owns nothing on the host: its stages show through the pipeline's marks.
+  nlohmann::json ledger = {{"events", nlohmann::json::array({
+                                          event(0.0, "map", "file", "clip_l", 246 * kMiB),
+                                          event(0.1, "mark", "", "begin text_encoders", 0),
+                                          event(0.2, "mark", "", "end text_encoders", 0),
+                                          event(0.3, "mark", "", "begin diffusion", 0),
+                                          event(0.4, "upload", "cuda0", "diffusion_model", kGiB),
+                                          event(0.9, "mark", "", "begin vae", 0),
+                                          event(1.0, "mark", "", "begin diffusion", 0),
+                                          event(1.2, "sample", "page_cache", "clip_l", kMiB),
+                                      })}};
+  const std::string svg = ledger_to_svg(ledger);
+  EXPECT_TRUE(well_formed(svg));
+  EXPECT_EQ(count(svg, "class=\"stage\""), 3u);  // the second image's diffusion is not repeated
+  for (const char* stage : {">text_encoders</text>", ">diffusion</text>", ">vae</text>"})
+    EXPECT_THAT(svg, HasSubstr(stage));
+  EXPECT_THAT(svg, Not(HasSubstr(">diffusion_model</text>")));
+}
+
 TEST(LedgerSvg, OneStepLinePerDeviceWithPeaksAndStages) {
   std::string svg = ledger_to_svg(sd_run());
   EXPECT_TRUE(well_formed(svg));

@@ -1,0 +1,90 @@
+#include "backend/simulated_device.h"
+
+#include <cstring>
+
+namespace ebb {
+namespace {
+
+class CopyEvent final : public TransferEvent {
+ public:
+  bool done() const override {
+    std::lock_guard lock(mutex_);
+    return done_;
+  }
+  void wait() override {
+    std::unique_lock lock(mutex_);
+    finished_.wait(lock, [this] { return done_; });
+  }
+  void complete() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    finished_.notify_all();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable finished_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+SimulatedDevice::SimulatedDevice(int threads, uint64_t budget)
+    : backend_(threads, budget), copier_([this] { copy_loop(); }) {}
+
+SimulatedDevice::~SimulatedDevice() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  copier_.join();
+}
+
+std::shared_ptr<Storage> SimulatedDevice::allocate(uint64_t bytes, std::string_view what) {
+  return backend_.arena().allocate(bytes, MemoryTag::Weights, what);
+}
+
+std::shared_ptr<TransferEvent> SimulatedDevice::upload(std::vector<UploadPiece> pieces) {
+  auto event = std::make_shared<CopyEvent>();
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back([this, event, pieces = std::move(pieces)] {
+      uint64_t bytes = 0;
+      for (const UploadPiece& p : pieces) {
+        std::memcpy(p.dst, p.src.data(), p.src.size());
+        bytes += p.src.size();
+      }
+      {
+        std::lock_guard lock(mutex_);
+        uploaded_ += bytes;
+      }
+      event->complete();
+    });
+  }
+  wake_.notify_one();
+  return event;
+}
+
+uint64_t SimulatedDevice::uploaded_bytes() const {
+  std::lock_guard lock(mutex_);
+  return uploaded_;
+}
+
+void SimulatedDevice::copy_loop() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, with every queued copy done
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+}  // namespace ebb
