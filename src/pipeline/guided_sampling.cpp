@@ -25,7 +25,10 @@ Tensor sdxl_time_ids(Backend& backend, int64_t batch, int width, int height) {
     const float h = static_cast<float>(height), w = static_cast<float>(width);
     ids.insert(ids.end(), {h, w, 0.0f, 0.0f, h, w});
   }
-  return backend.from_floats({batch, 6}, ids);
+  // They go through timestep_embedding, which takes f32 on every backend.
+  Tensor t = backend.empty({batch, 6}, DType::F32, MemoryTag::Activations, "SDXL time ids");
+  backend.write_floats(t, ids);
+  return t;
 }
 
 // The UNet's condition for one or more prompts' encodings stacked on the batch axis.
