@@ -41,6 +41,10 @@ class DeviceTransfer {
   virtual std::shared_ptr<Storage> allocate(uint64_t bytes, std::string_view what) = 0;
   // Queues the copies; the event completes when every piece has landed.
   virtual std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces) = 0;
+  // Host bytes that will be uploaded again and again (a streamed component's range of a mapped
+  // file). A GPU pins them so those uploads are DMA only; a device that reads host memory at
+  // full speed ignores the hint.
+  virtual void pin_host(std::span<const std::byte> bytes) { (void)bytes; }
 };
 
 }  // namespace ebb

@@ -149,8 +149,27 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
       for (uint32_t b : c.blocks)
         stats_.largest_streamed_block =
             std::max(stats_.largest_streamed_block, blocks_[b].device_size);
+  if (device_ && plan_.use_mmap)
+    for (const ComponentState& c : components_)
+      if (c.placement == WeightPlacement::Streamed) pin_streamed_ranges(c);
   if (plan_.load == LoadWhen::AtStart)
     for (ComponentState& c : components_) load_component(c);
+}
+
+// A streamed component uploads its blocks from the mapping every step: the device may pin
+// that range of each file once, so the uploads need no copy through staging memory.
+void WeightStore::pin_streamed_ranges(const ComponentState& c) {
+  std::map<uint32_t, std::pair<const std::byte*, const std::byte*>> by_file;
+  for (uint32_t b : c.blocks)
+    for (uint32_t ti : blocks_[b].tensors) {
+      const IndexedTensor& t = source_.tensors()[ti];
+      const std::span<const std::byte> bytes = source_.bytes(t);
+      auto [it, added] = by_file.try_emplace(t.file, bytes.data(), bytes.data() + bytes.size());
+      it->second.first = std::min(it->second.first, bytes.data());
+      it->second.second = std::max(it->second.second, bytes.data() + bytes.size());
+    }
+  for (const auto& [file, range] : by_file)
+    device_->pin_host({range.first, static_cast<size_t>(range.second - range.first)});
 }
 
 WeightStore::~WeightStore() {

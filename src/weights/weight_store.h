@@ -120,6 +120,7 @@ class WeightStore {
   void load_host(Block& b);
   void drop_host(Block& b);
   void upload(Block& b);
+  void pin_streamed_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
   void read_owned(const IndexedTensor& t, std::span<std::byte> dst);

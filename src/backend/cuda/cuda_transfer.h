@@ -10,7 +10,9 @@
 // therefore overlaps that block's compute.
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/device_transfer.h"
@@ -27,9 +29,16 @@ class CudaTransfer final : public DeviceTransfer {
   Backend& backend() override { return backend_; }
   std::shared_ptr<Storage> allocate(uint64_t bytes, std::string_view what) override;
   std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces) override;
+  // Registers the pages with cudaHostRegister (read-only); when the driver refuses, uploads of
+  // those bytes keep going through staging.
+  void pin_host(std::span<const std::byte> bytes) override;
+  ~CudaTransfer() override;
 
  private:
+  bool pinned(std::span<const std::byte> bytes) const;
+
   CudaBackend& backend_;
+  std::vector<std::span<const std::byte>> pinned_;  // page-aligned registered ranges
   uint64_t staging_block_;
   int in_flight_;
 };
