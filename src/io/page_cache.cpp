@@ -53,6 +53,8 @@ const char* hint_name(Hint hint) {
       return "random";
     case Hint::Normal:
       return "normal";
+    case Hint::Unmap:
+      return "unmap";
   }
   return "?";
 }
@@ -88,14 +90,19 @@ void advise(const MappedFile& file, uint64_t offset, uint64_t len, Hint hint) {
       break;
     case Hint::Normal:
       break;
+    case Hint::Unmap:
+      madvice = MADV_DONTNEED;
+      break;
   }
   const Range& pages = range.pages;
-  const bool keeps_private_pages = hint == Hint::DontNeed && file.mode() == MapMode::CopyOnWrite;
+  const bool keeps_private_pages =
+      (hint == Hint::DontNeed || hint == Hint::Unmap) && file.mode() == MapMode::CopyOnWrite;
   if (!keeps_private_pages &&
       madvise(address_of(file, pages.begin), pages.length(), madvice) != 0) {
     fail("madvise({}) on bytes [{}, {}) of model file {} failed: {}", hint_name(hint), pages.begin,
          pages.end, file.path(), std::strerror(errno));
   }
+  if (hint == Hint::Unmap) return;
   const int err = posix_fadvise(file.fd(), static_cast<off_t>(pages.begin),
                                 static_cast<off_t>(pages.length()), fadvice);
   if (err != 0) {

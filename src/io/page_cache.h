@@ -15,11 +15,14 @@ namespace ebb {
 
 // Random turns read-ahead off (used while headers are parsed, so that opening a model does not
 // pull megabytes of tensor data in around the header); Normal restores the kernel's default.
-enum class Hint { Sequential, WillNeed, DontNeed, Random, Normal };
+// Unmap: MADV_DONTNEED alone — the process stops mapping the pages (its RSS drops) while the
+// page cache keeps them, so touching them again is a minor fault, not a read.
+enum class Hint { Sequential, WillNeed, DontNeed, Random, Normal, Unmap };
 
-// madvise on the mapping and posix_fadvise on the file. DontNeed on a CopyOnWrite mapping only
-// calls posix_fadvise: MADV_DONTNEED on a MAP_PRIVATE mapping throws away the private (patched)
-// pages, so the next read would see the file's original bytes again.
+// madvise on the mapping and posix_fadvise on the file (Unmap: madvise only). DontNeed on a
+// CopyOnWrite mapping only calls posix_fadvise, and Unmap does nothing there: MADV_DONTNEED on a
+// MAP_PRIVATE mapping throws away the private (patched) pages, so the next read would see the
+// file's original bytes again.
 void advise(const MappedFile& file, uint64_t offset, uint64_t len, Hint hint);
 
 // Bytes of the range whose pages are resident, via mincore. Linux reports page-cache residency

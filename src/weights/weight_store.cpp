@@ -340,6 +340,12 @@ void WeightStore::load_host(Block& b) {
 void WeightStore::drop_host(Block& b) {
   if (!b.host_ready) return;
   for (uint32_t ti : b.tensors) {
+    // A weight served from the mapping is released by unmapping its pages: the process's RSS
+    // drops, the page cache keeps them (evicting those is --lazy-load's business).
+    if (!owned_[ti] && !host_[ti].bytes.empty()) {
+      const IndexedTensor& t = source_.tensors()[ti];
+      advise(source_.files()[t.file].mapping, t.info.offset, t.info.nbytes, Hint::Unmap);
+    }
     owned_[ti].reset();
     host_[ti].bytes = {};
   }
