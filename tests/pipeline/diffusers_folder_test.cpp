@@ -1,8 +1,9 @@
 // Diffusers folders of the tiny SD1 and SDXL models (ebb-synth, the seed of the committed single
 // files) run exactly as the single files: the model source renames their UNet and VAE tensors
 // to the single-file names, so text to image (UNet, decoder) and image to image (encoder) are
-// bit-identical. SDXL's OpenCLIP bigG comes from a separate original file (--clip_g): its
-// transformers layout is not read yet.
+// bit-identical. The OpenCLIP towers are read in transformers' layout (split q/k/v, transposed
+// projection, SD 2.x's text_encoder one layer short) and give the same context and pooled
+// embedding.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -88,6 +89,57 @@ TEST(DiffusersFolderTest, Sd1FolderRunsBitIdenticalToTheSingleFile) {
   EXPECT_EQ(from_folder.edited, from_file.edited);
 }
 
+// The spec's OpenCLIP head count reads the token embedding under either layout's name.
+Outputs run_folder(synth::Arch arch, const std::string& name, const std::string& dir) {
+  synth::SynthOptions options = tiny_synth(arch, dir + "/" + name + "-tiny");
+  options.layout = synth::Layout::Diffusers;
+  synth::write_synthetic(options);
+  const int64_t heads =
+      diffusion_model_spec(ModelSource::open({.model = options.output})).text.open_clip_heads;
+  EXPECT_EQ(
+      heads,
+      diffusion_model_spec(ModelSource::open({.model = single_file(name)})).text.open_clip_heads);
+  EXPECT_NE(heads, 0);  // the tiny towers are narrower than one 64-channel head
+  return run(name, {.model = options.output});
+}
+
+TEST(DiffusersFolderTest, Sd2FolderRunsBitIdenticalToTheSingleFile) {
+  test::TempDir dir;
+  const Outputs from_folder = run_folder(synth::Arch::Sd2, "sd2", dir.path().string());
+  const Outputs from_file = run("sd2", {.model = single_file("sd2")});
+  EXPECT_EQ(from_folder.latent, from_file.latent);
+  EXPECT_EQ(from_folder.image, from_file.image);
+  EXPECT_EQ(from_folder.edited, from_file.edited);
+}
+
+TEST(DiffusersFolderTest, SdxlFolderRunsBitIdenticalToTheSingleFile) {
+  test::TempDir dir;
+  const Outputs from_folder = run_folder(synth::Arch::Sdxl, "sdxl", dir.path().string());
+  const Outputs from_file = run("sdxl", {.model = single_file("sdxl")});
+  EXPECT_EQ(from_folder.latent, from_file.latent);
+  EXPECT_EQ(from_folder.image, from_file.image);
+  EXPECT_EQ(from_folder.edited, from_file.edited);
+}
+
+// The SD 2.x tower lacks the original's last layer: clip skip 1 and pooling cannot be had.
+TEST(DiffusersFolderTest, Sd2TextEncoderRefusesTheDroppedLayer) {
+  test::TempDir dir;
+  synth::SynthOptions options = tiny_synth(synth::Arch::Sd2, dir / "sd2-tiny");
+  options.layout = synth::Layout::Diffusers;
+  synth::write_synthetic(options);
+  const ModelSource source = ModelSource::open({.model = options.output});
+  Ledger ledger;
+  WeightStore store(source, ledger, {});
+  CpuBackend backend(1);
+  const ClipTextTransformer encoder = make_open_clip_text_encoder(
+      store, "clip_h", sd_test::tiny_text_options("sd2").open_clip_heads);
+  const std::vector<int32_t> ids = {49406, 320, 49407};
+  test::expect_error_with([&] { encoder.run(backend, ids, {.skip = 1}); },
+                          {"clip_h", "clip skip 1", "not stored"});
+  test::expect_error_with([&] { encoder.run(backend, ids, {.skip = 2, .last_normed = true}); },
+                          {"clip_h", "pooling"});
+}
+
 TEST(DiffusersFolderTest, SdxlFolderWithOriginalBigGRunsBitIdenticalToTheSingleFile) {
   test::TempDir dir;
   synth::SynthOptions folder = tiny_synth(synth::Arch::Sdxl, dir / "sdxl-tiny");
@@ -102,17 +154,6 @@ TEST(DiffusersFolderTest, SdxlFolderWithOriginalBigGRunsBitIdenticalToTheSingleF
   EXPECT_EQ(from_folder.latent, from_file.latent);
   EXPECT_EQ(from_folder.image, from_file.image);
   EXPECT_EQ(from_folder.edited, from_file.edited);
-
-  // Without --clip_g the folder's bigG is in transformers' layout: a clear error.
-  Ledger ledger;
-  const ModelSource source = ModelSource::open({.model = folder.output});
-  WeightStore store(source, ledger, {});
-  test::expect_error_with(
-      [&] {
-        TextConditioner(store, Architecture::SDXL, sd_test::tokenizer(),
-                        sd_test::tiny_text_options("sdxl"));
-      },
-      {"clip_g", "transformers' layout", "not supported yet"});
 }
 
 }  // namespace
