@@ -66,6 +66,12 @@ std::string single_file(const std::string& arch) {
   return sd_test::kSdDir + checkpoint.at("file").get<std::string>();
 }
 
+void expect_equal(const Outputs& from_folder, const Outputs& from_file) {
+  EXPECT_EQ(from_folder.latent, from_file.latent);
+  EXPECT_EQ(from_folder.image, from_file.image);
+  EXPECT_EQ(from_folder.edited, from_file.edited);
+}
+
 TEST(DiffusersFolderTest, Sd1FolderRunsBitIdenticalToTheSingleFile) {
   test::TempDir dir;
   synth::SynthOptions options = tiny_synth(synth::Arch::Sd1, dir / "sd1-tiny");
@@ -82,16 +88,14 @@ TEST(DiffusersFolderTest, Sd1FolderRunsBitIdenticalToTheSingleFile) {
   ASSERT_NE(renamed, nullptr);
   EXPECT_EQ(renamed->original_name, "up_blocks.0.upsamplers.0.conv.weight");
 
-  const Outputs from_file = run("sd1", {.model = single_file("sd1")});
-  const Outputs from_folder = run("sd1", {.model = options.output});
-  EXPECT_EQ(from_folder.latent, from_file.latent);
-  EXPECT_EQ(from_folder.image, from_file.image);
-  EXPECT_EQ(from_folder.edited, from_file.edited);
+  expect_equal(run("sd1", {.model = options.output}), run("sd1", {.model = single_file("sd1")}));
 }
 
-// The spec's OpenCLIP head count reads the token embedding under either layout's name.
-Outputs run_folder(synth::Arch arch, const std::string& name, const std::string& dir) {
-  synth::SynthOptions options = tiny_synth(arch, dir + "/" + name + "-tiny");
+// A full diffusers folder, its OpenCLIP tower in transformers' layout, against the single file.
+// The spec's OpenCLIP head count must read the token embedding under either layout's name.
+void expect_folder_runs_as_the_single_file(synth::Arch arch, const std::string& name) {
+  test::TempDir dir;
+  synth::SynthOptions options = tiny_synth(arch, dir / (name + "-tiny"));
   options.layout = synth::Layout::Diffusers;
   synth::write_synthetic(options);
   const int64_t heads =
@@ -100,25 +104,15 @@ Outputs run_folder(synth::Arch arch, const std::string& name, const std::string&
       heads,
       diffusion_model_spec(ModelSource::open({.model = single_file(name)})).text.open_clip_heads);
   EXPECT_NE(heads, 0);  // the tiny towers are narrower than one 64-channel head
-  return run(name, {.model = options.output});
+  expect_equal(run(name, {.model = options.output}), run(name, {.model = single_file(name)}));
 }
 
 TEST(DiffusersFolderTest, Sd2FolderRunsBitIdenticalToTheSingleFile) {
-  test::TempDir dir;
-  const Outputs from_folder = run_folder(synth::Arch::Sd2, "sd2", dir.path().string());
-  const Outputs from_file = run("sd2", {.model = single_file("sd2")});
-  EXPECT_EQ(from_folder.latent, from_file.latent);
-  EXPECT_EQ(from_folder.image, from_file.image);
-  EXPECT_EQ(from_folder.edited, from_file.edited);
+  expect_folder_runs_as_the_single_file(synth::Arch::Sd2, "sd2");
 }
 
 TEST(DiffusersFolderTest, SdxlFolderRunsBitIdenticalToTheSingleFile) {
-  test::TempDir dir;
-  const Outputs from_folder = run_folder(synth::Arch::Sdxl, "sdxl", dir.path().string());
-  const Outputs from_file = run("sdxl", {.model = single_file("sdxl")});
-  EXPECT_EQ(from_folder.latent, from_file.latent);
-  EXPECT_EQ(from_folder.image, from_file.image);
-  EXPECT_EQ(from_folder.edited, from_file.edited);
+  expect_folder_runs_as_the_single_file(synth::Arch::Sdxl, "sdxl");
 }
 
 // The SD 2.x tower lacks the original's last layer: clip skip 1 and pooling cannot be had.
@@ -149,11 +143,8 @@ TEST(DiffusersFolderTest, SdxlFolderWithOriginalBigGRunsBitIdenticalToTheSingleF
   big_g.components = {"clip_g"};
   synth::write_synthetic(big_g);
 
-  const Outputs from_file = run("sdxl", {.model = single_file("sdxl")});
-  const Outputs from_folder = run("sdxl", {.model = folder.output, .clip_g = big_g.output});
-  EXPECT_EQ(from_folder.latent, from_file.latent);
-  EXPECT_EQ(from_folder.image, from_file.image);
-  EXPECT_EQ(from_folder.edited, from_file.edited);
+  expect_equal(run("sdxl", {.model = folder.output, .clip_g = big_g.output}),
+               run("sdxl", {.model = single_file("sdxl")}));
 }
 
 }  // namespace
