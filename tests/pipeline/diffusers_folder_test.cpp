@@ -58,6 +58,14 @@ synth::SynthOptions tiny_synth(synth::Arch arch, const std::string& output) {
   return options;
 }
 
+// ebb-synth's diffusers folder of the tiny model; returns its path.
+std::string write_folder(synth::Arch arch, const std::string& path) {
+  synth::SynthOptions options = tiny_synth(arch, path);
+  options.layout = synth::Layout::Diffusers;
+  synth::write_synthetic(options);
+  return options.output;
+}
+
 std::string single_file(const std::string& arch) {
   const nlohmann::json& checkpoint = sd_manifest().at("archs").at(arch).at("checkpoint");
   EXPECT_EQ(checkpoint.at("command"), "ebb-synth " + arch +
@@ -74,11 +82,9 @@ void expect_equal(const Outputs& from_folder, const Outputs& from_file) {
 
 TEST(DiffusersFolderTest, Sd1FolderRunsBitIdenticalToTheSingleFile) {
   test::TempDir dir;
-  synth::SynthOptions options = tiny_synth(synth::Arch::Sd1, dir / "sd1-tiny");
-  options.layout = synth::Layout::Diffusers;
-  synth::write_synthetic(options);
+  const std::string output = write_folder(synth::Arch::Sd1, dir / "sd1-tiny");
 
-  const ModelSource folder = ModelSource::open({.model = options.output});
+  const ModelSource folder = ModelSource::open({.model = output});
   for (const char* component : {"diffusion_model", "vae"}) {
     ASSERT_NE(folder.component(component), nullptr) << component;
     EXPECT_EQ(folder.component(component)->naming, Naming::Original) << component;
@@ -88,23 +94,21 @@ TEST(DiffusersFolderTest, Sd1FolderRunsBitIdenticalToTheSingleFile) {
   ASSERT_NE(renamed, nullptr);
   EXPECT_EQ(renamed->original_name, "up_blocks.0.upsamplers.0.conv.weight");
 
-  expect_equal(run("sd1", {.model = options.output}), run("sd1", {.model = single_file("sd1")}));
+  expect_equal(run("sd1", {.model = output}), run("sd1", {.model = single_file("sd1")}));
 }
 
 // A full diffusers folder, its OpenCLIP tower in transformers' layout, against the single file.
 // The spec's OpenCLIP head count must read the token embedding under either layout's name.
 void expect_folder_runs_as_the_single_file(synth::Arch arch, const std::string& name) {
   test::TempDir dir;
-  synth::SynthOptions options = tiny_synth(arch, dir / (name + "-tiny"));
-  options.layout = synth::Layout::Diffusers;
-  synth::write_synthetic(options);
+  const std::string output = write_folder(arch, dir / (name + "-tiny"));
   const int64_t heads =
-      diffusion_model_spec(ModelSource::open({.model = options.output})).text.open_clip_heads;
+      diffusion_model_spec(ModelSource::open({.model = output})).text.open_clip_heads;
   EXPECT_EQ(
       heads,
       diffusion_model_spec(ModelSource::open({.model = single_file(name)})).text.open_clip_heads);
   EXPECT_NE(heads, 0);  // the tiny towers are narrower than one 64-channel head
-  expect_equal(run(name, {.model = options.output}), run(name, {.model = single_file(name)}));
+  expect_equal(run(name, {.model = output}), run(name, {.model = single_file(name)}));
 }
 
 TEST(DiffusersFolderTest, Sd2FolderRunsBitIdenticalToTheSingleFile) {
@@ -118,10 +122,8 @@ TEST(DiffusersFolderTest, SdxlFolderRunsBitIdenticalToTheSingleFile) {
 // The SD 2.x tower lacks the original's last layer: clip skip 1 and pooling cannot be had.
 TEST(DiffusersFolderTest, Sd2TextEncoderRefusesTheDroppedLayer) {
   test::TempDir dir;
-  synth::SynthOptions options = tiny_synth(synth::Arch::Sd2, dir / "sd2-tiny");
-  options.layout = synth::Layout::Diffusers;
-  synth::write_synthetic(options);
-  const ModelSource source = ModelSource::open({.model = options.output});
+  const std::string output = write_folder(synth::Arch::Sd2, dir / "sd2-tiny");
+  const ModelSource source = ModelSource::open({.model = output});
   Ledger ledger;
   WeightStore store(source, ledger, {});
   CpuBackend backend(1);
@@ -136,14 +138,12 @@ TEST(DiffusersFolderTest, Sd2TextEncoderRefusesTheDroppedLayer) {
 
 TEST(DiffusersFolderTest, SdxlFolderWithOriginalBigGRunsBitIdenticalToTheSingleFile) {
   test::TempDir dir;
-  synth::SynthOptions folder = tiny_synth(synth::Arch::Sdxl, dir / "sdxl-tiny");
-  folder.layout = synth::Layout::Diffusers;
-  synth::write_synthetic(folder);
+  const std::string folder = write_folder(synth::Arch::Sdxl, dir / "sdxl-tiny");
   synth::SynthOptions big_g = tiny_synth(synth::Arch::Sdxl, dir / "clip_g.safetensors");
   big_g.components = {"clip_g"};
   synth::write_synthetic(big_g);
 
-  expect_equal(run("sdxl", {.model = folder.output, .clip_g = big_g.output}),
+  expect_equal(run("sdxl", {.model = folder, .clip_g = big_g.output}),
                run("sdxl", {.model = single_file("sdxl")}));
 }
 
