@@ -5,7 +5,8 @@
 // module prefixes per component, built from the structure the names show (levels, blocks per
 // level, which levels hold attention), the inverse of what diffusers' single-file converters
 // (diffusers.loaders.single_file_utils) do. Text encoders need none: CLIP-L's transformers
-// names are what single files use.
+// names are what single files use, and OpenCLIP towers in transformers' layout are read as
+// they are (models/open_clip.h).
 #include <string>
 #include <string_view>
 #include <vector>

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "fmt/format.h"
+#include "models/clip.h"
 #include "nn/leased_weights.h"
 
 namespace ebb {
@@ -36,18 +37,29 @@ ClipTextLayout open_clip_text_layout() {
   return layout;
 }
 
+ClipTextLayout open_clip_text_layout(const ModelSource& source, const std::string& component) {
+  const Component* c = source.component(component);
+  if (!c || c->naming != Naming::Diffusers) return open_clip_text_layout();
+  ClipTextLayout layout = openai_clip_text_layout();
+  layout.activation = MlpActivation::Gelu;
+  // Only SD 2.x's ViT-H is the clip_h slot; diffusers ships it with 23 of its 24 layers.
+  if (component == "clip_h") layout.missing_final_layers = 1;
+  return layout;
+}
+
+int64_t open_clip_projection_width(const ModelSource& source, const std::string& component) {
+  if (const IndexedTensor* t = source.find(component, "text_projection.weight");
+      t && !t->info.shape.empty())
+    return t->info.shape.front();
+  const IndexedTensor* t = source.find(component, "text_projection");
+  if (!t || t->info.shape.empty()) fail("{}: tensor text_projection is missing", component);
+  return t->info.shape.back();
+}
+
 ClipTextTransformer make_open_clip_text_encoder(WeightStore& store, std::string component,
                                                 int64_t heads) {
-  // diffusers saves OpenCLIP towers as transformers' CLIPTextModel: q/k/v split, the
-  // projection transposed (and SD 2.x's last layer dropped), which no renaming undoes.
-  const Component* c = store.source().component(component);
-  if (c && c->naming == Naming::Diffusers)
-    fail(
-        "{}: OpenCLIP text encoders in transformers' layout (a diffusers text_encoder folder) "
-        "are not supported yet; use a single-file checkpoint (or --clip_g with the original "
-        "OpenCLIP weights)",
-        component);
-  return ClipTextTransformer(store, std::move(component), open_clip_text_layout(), heads);
+  ClipTextLayout layout = open_clip_text_layout(store.source(), component);
+  return ClipTextTransformer(store, std::move(component), std::move(layout), heads);
 }
 
 Tensor open_clip_pooled(Backend& backend, const ClipTextTransformer& encoder,
@@ -60,6 +72,15 @@ Tensor open_clip_pooled(Backend& backend, const ClipTextTransformer& encoder,
   const Tensor row =
       backend.contiguous(last_normed.narrow(1, eos, 1)).reshape({1, encoder.width()});
 
+  // transformers' Linear holds the [projection, width] weight linear() takes as it is.
+  if (encoder.store().source().find(encoder.component(), "text_projection.weight")) {
+    LeasedWeights w(encoder.store(), encoder.component(), "text_projection.");
+    const Tensor weight = w.get("weight");
+    if (weight.rank() != 2 || weight.dim(1) != encoder.width())
+      fail("{}: text_projection.weight {} is not [projection, {}]", encoder.component(),
+           weight.describe(), encoder.width());
+    return backend.linear(row, weight, Tensor{});
+  }
   LeasedWeights w(encoder.store(), encoder.component(), "text_projection");
   const Tensor projection = w.get("");
   if (projection.rank() != 2 || projection.dim(0) != encoder.width())

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "fmt/format.h"
 #include "nn/causal_attention_mask.h"
 #include "nn/token_embedding.h"
 
@@ -75,10 +76,14 @@ Tensor ClipTextTransformer::final_norm(Backend& backend, const Tensor& hidden) c
 
 ClipTextOutput ClipTextTransformer::run(Backend& backend, std::span<const int32_t> ids,
                                         const ClipTextRequest& request) const {
-  if (request.skip < 1 || request.skip > layers_)
-    fail("{}: clip skip {} is outside 1 to {} (the encoder's layer count)", component_,
-         request.skip, layers_);
-  const int wanted = layers_ - request.skip + 1;  // layers to run for hidden_states[-skip]
+  const int missing = layout_.missing_final_layers;
+  if (request.skip <= missing || request.skip > layers_ + missing)
+    fail("{}: clip skip {} is outside {} to {} (the stored layers{})", component_, request.skip,
+         missing + 1, layers_ + missing,
+         missing ? fmt::format("; the last {} of the original are not stored", missing) : "");
+  if (request.last_normed && missing)
+    fail("{}: pooling needs the last layer, which this tower does not store", component_);
+  const int wanted = layers_ + missing - request.skip + 1;  // layers run for hidden_states[-skip]
   const int last = request.last_normed ? layers_ : wanted;
   const Tensor mask = causal_attention_mask(backend, static_cast<int64_t>(ids.size()));
 

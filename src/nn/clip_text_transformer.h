@@ -32,14 +32,19 @@ struct ClipTextLayout {
   std::string layer_probe;  // a weight every layer block has, to count the layers
   std::function<TransformerEncoderLayerWeights(const LeasedWeights&)> layer_weights;
   MlpActivation activation = MlpActivation::Gelu;
+  // Final layers of the original tower that the stored one lacks (diffusers' SD 2.x
+  // text_encoder drops its last layer): clip skip still counts from the original's end.
+  int missing_final_layers = 0;
 };
 
 struct ClipTextRequest {
-  // Which hidden state: hidden_states[-skip] (1 = the last layer's output, 2 = the one before).
+  // Which hidden state: hidden_states[-skip] of the original tower (1 = the last layer's
+  // output, 2 = the one before).
   int skip = 1;
   // Apply the final layer norm to that hidden state.
   bool final_norm = true;
-  // Also return the last layer's output after the final layer norm (for pooling).
+  // Also return the last layer's output after the final layer norm (for pooling); a tower
+  // missing its final layers cannot.
   bool last_normed = false;
 };
 
@@ -56,7 +61,7 @@ class ClipTextTransformer {
   ClipTextTransformer(WeightStore& store, std::string component, ClipTextLayout layout,
                       int64_t heads = 0);
 
-  int layers() const { return layers_; }
+  int layers() const { return layers_; }  // stored layers
   int64_t width() const { return width_; }
   int64_t positions() const { return positions_; }
   const std::string& component() const { return component_; }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "models/open_clip.h"
 
 namespace ebb {
 namespace {
@@ -79,10 +80,7 @@ UNetConfig unet_config(const ModelSource& source, Architecture arch) {
     }
   if (arch == Architecture::SDXL) {
     c.adm_in_channels = unet_dim(source, "label_emb.0.0.weight", 1);
-    const IndexedTensor* projection = source.find("clip_g", "text_projection");
-    if (!projection || projection->info.shape.empty())
-      fail("clip_g: tensor text_projection is missing");
-    const int64_t pooled = projection->info.shape.back();
+    const int64_t pooled = open_clip_projection_width(source, "clip_g");
     if (c.adm_in_channels <= pooled || (c.adm_in_channels - pooled) % 6 != 0)
       fail(
           "diffusion_model: label_emb.0.0.weight takes {} channels, which is not the pooled "
@@ -94,7 +92,8 @@ UNetConfig unet_config(const ModelSource& source, Architecture arch) {
 }
 
 // 0 (the encoder's own 64-channel rule) unless the encoder is narrower than one head.
-int64_t text_heads(const ModelSource& source, const char* component, const char* embedding) {
+int64_t text_heads(const ModelSource& source, const std::string& component,
+                   const std::string& embedding) {
   const IndexedTensor* t = source.find(component, embedding);
   if (!t || t->info.shape.size() != 2) return 0;
   return t->info.shape[1] % kHeadWidth == 0 ? 0 : 1;
@@ -111,8 +110,9 @@ DiffusionModelSpec diffusion_model_spec(const ModelSource& source) {
   spec.vae_scaling_factor = vae_scaling_factor(spec.arch);
   spec.text.clip_l_heads =
       text_heads(source, "clip_l", "text_model.embeddings.token_embedding.weight");
+  const std::string open_clip = spec.arch == Architecture::SDXL ? "clip_g" : "clip_h";
   spec.text.open_clip_heads = text_heads(
-      source, spec.arch == Architecture::SDXL ? "clip_g" : "clip_h", "token_embedding.weight");
+      source, open_clip, open_clip_text_layout(source, open_clip).token_embedding.full_name());
   return spec;
 }
 

@@ -67,17 +67,5 @@ TEST(OpenClipTextEncoder, PoolingChecksItsInput) {
   EXPECT_THROW(open_clip_pooled(backend, encoder, out.last_normed, shorter), Error);
 }
 
-TEST(OpenClipTextEncoder, TransformersLayoutIsRefusedByName) {
-  SdCheckpoint checkpoint("sd1");  // transformers names: no OpenCLIP tensors
-  try {
-    make_open_clip_text_encoder(checkpoint.store, "clip_l", 4);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("clip_l: OpenCLIP text encoders in transformers' layout"),
-              std::string::npos)
-        << e.what();
-  }
-}
-
 }  // namespace
 }  // namespace ebb
