@@ -1,8 +1,10 @@
 // Throughput of the CUDA backend's heavy paths, as a table (median of timed repetitions after a
 // warm-up, cudaEvent timing on the backend's streams):
 //   - bf16 GEMM 8192³ through linear(), TFLOP/s and share of 787 TFLOP/s (measured on the H100);
-//   - conv2d 3x3 f16 at the UNet's 320→320 @128² and the VAE's 512→512 @256², TFLOP/s;
-//   - host-to-device uploads of 256 MiB blocks on the copy stream, pinned and pageable, GB/s;
+//   - conv2d 3x3 f16 at the UNet's 320→320 @128² and the VAE's 512→512 @256², TFLOP/s, through
+//     cuDNN (when it loads) and through im2col + GEMM;
+//   - host-to-device uploads of 256 MiB blocks on the copy stream, pinned and pageable, GB/s,
+//     and what bounds the pageable rate (huge pages, copy size, pinned staging, host memcpy);
 //   - pinned uploads on the copy stream while GEMMs run on the compute stream: both rates.
 // Prints why and exits 0 when built without CUDA or when no device is usable.
 #include <cstdio>
@@ -17,17 +19,23 @@ int main() {
 #else
 
 #include <cuda_runtime_api.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cudnn_conv.h"
 #include "backend/cuda/im2col.h"
 #include "core/error.h"
 
@@ -88,8 +96,16 @@ void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
   const Tensor b = filled(gpu, {channels}, DType::F16, MemoryTag::Weights);
   const auto g = Conv2dGeometry::uniform(1, 1);
   const double s = median_seconds(gpu.stream(), 20, [&] { gpu.conv2d(x, w, b, g); });
+  const double unbiased = median_seconds(gpu.stream(), 20, [&] { gpu.conv2d(x, w, {}, g); });
   const double flops = 2.0 * channels * channels * 9 * size * size;
-  // Its two halves alone: the patch gathering and the product over the gathered patches.
+  std::printf(
+      "f16 conv2d 3x3 %4lld->%-4lld @%4lld^2 %-7s %8.3f ms  %6.1f TFLOP/s  (without bias %.3f "
+      "ms)\n",
+      static_cast<long long>(channels), static_cast<long long>(channels),
+      static_cast<long long>(size), gpu.uses_cudnn() ? "cuDNN" : "im2col", s * 1e3,
+      flops / s / 1e12, unbiased * 1e3);
+  if (gpu.uses_cudnn()) return;
+  // The two halves of im2col + GEMM alone: the patch gathering and the product over the patches.
   const int64_t k = channels * 9, pixels = size * size;
   const Tensor columns = gpu.empty({k, pixels}, DType::F16, MemoryTag::Scratch, "bench");
   cuda::Im2colShape shape{channels, size, size, 3, 3, size, size, 1, 1, 1};
@@ -100,11 +116,7 @@ void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
   const double product = median_seconds(gpu.stream(), 20, [&] {
     gpu.linear(patches, w.reshape({channels, k}), {});
   });
-  std::printf(
-      "f16 conv2d 3x3 %4lld->%-4lld @%4lld^2    %8.3f ms  %6.1f TFLOP/s  (im2col %.3f ms, "
-      "GEMM of its size %.3f ms)\n",
-      static_cast<long long>(channels), static_cast<long long>(channels),
-      static_cast<long long>(size), s * 1e3, flops / s / 1e12, gather * 1e3, product * 1e3);
+  std::printf("    im2col %.3f ms, GEMM of its size %.3f ms\n", gather * 1e3, product * 1e3);
 }
 
 // GB/s of `blocks` uploads of 256 MiB from `src` on the copy stream.
@@ -116,6 +128,54 @@ double upload_rate(CudaBackend& gpu, const Tensor& dst, const void* src, int blo
   return blocks * double(kBlockBytes) / s / 1e9;
 }
 
+// What bounds uploads from pageable memory: the same bytes from transparent huge pages, in
+// smaller copies, through Ebb's own pinned staging (CudaBackend::upload_staged, as the weight
+// store uploads), and the host copy into pinned memory alone.
+void pageable_variants(CudaBackend& gpu, const Tensor& dst, const std::byte* pageable,
+                       std::byte* pinned) {
+  constexpr uint64_t kHugePage = uint64_t(2) << 20;
+  std::unique_ptr<std::byte, decltype(&std::free)> huge(
+      static_cast<std::byte*>(std::aligned_alloc(kHugePage, kBlockBytes)), &std::free);
+  if (!huge || madvise(huge.get(), kBlockBytes, MADV_HUGEPAGE) != 0)
+    std::printf("H2D pageable, huge pages: madvise(MADV_HUGEPAGE) refused\n");
+  else {
+    std::fill_n(huge.get(), kBlockBytes, std::byte{1});
+    std::printf("H2D 256 MiB pageable, MADV_HUGEPAGE   %8.1f GB/s\n",
+                upload_rate(gpu, dst, huge.get(), 4));
+  }
+  for (uint64_t chunk : {uint64_t(2) << 20, uint64_t(16) << 20}) {
+    const double s = median_seconds(gpu.copy_stream().stream(), 5, [&] {
+      for (uint64_t at = 0; at < kBlockBytes; at += chunk)
+        gpu.copy_stream().upload(dst.mutable_bytes() + at, pageable + at, chunk);
+      cuda::check(cudaStreamSynchronize(gpu.copy_stream().stream()), "cudaStreamSynchronize");
+    });
+    std::printf("H2D 256 MiB pageable in %2llu MiB copies %8.1f GB/s\n",
+                static_cast<unsigned long long>(chunk >> 20), double(kBlockBytes) / s / 1e9);
+  }
+  for (const auto& [block, in_flight] :
+       {std::pair{uint64_t(16) << 20, 4}, std::pair{uint64_t(32) << 20, 2},
+        std::pair{uint64_t(64) << 20, 4}}) {
+    const double s = median_seconds(gpu.copy_stream().stream(), 5, [&] {
+      gpu.order_uploads_after_compute();
+      std::deque<CopyEvent> queued;
+      gpu.upload_staged(dst.mutable_bytes(), {pageable, kBlockBytes}, block, in_flight, queued);
+      queued.clear();  // waits for every copy
+    });
+    std::printf("H2D 256 MiB pageable staged, %2llu MiB x %d %8.1f GB/s\n",
+                static_cast<unsigned long long>(block >> 20), in_flight,
+                double(kBlockBytes) / s / 1e9);
+  }
+  std::vector<double> times;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::memcpy(pinned, pageable, kBlockBytes);
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  std::printf("host memcpy 256 MiB pageable -> pinned %8.1f GB/s (one thread)\n",
+              double(kBlockBytes) / times[2] / 1e9);
+}
+
 void uploads(CudaBackend& gpu) {
   const Tensor dst = gpu.empty({int64_t(kBlockBytes)}, DType::U8, MemoryTag::Weights, "bench");
   std::shared_ptr<Storage> pinned = gpu.pinned_pool().acquire(kBlockBytes);
@@ -125,6 +185,7 @@ void uploads(CudaBackend& gpu) {
               upload_rate(gpu, dst, pinned->data(), 4));
   std::printf("H2D 256 MiB pageable (copy stream) %8.1f GB/s\n",
               upload_rate(gpu, dst, pageable.data(), 4));
+  pageable_variants(gpu, dst, pageable.data(), pinned->data());
 
   // Overlap: 16 pinned uploads on the copy stream while GEMMs run on the compute stream; each
   // rate from its own stream's events, both against its rate alone.
@@ -167,9 +228,14 @@ int main() {
     gemm(gpu);
     CudaBackendOptions half;
     half.activation_dtype = DType::F16;
-    CudaBackend gpu16(half);
-    conv(gpu16, 320, 128);
-    conv(gpu16, 512, 256);
+    for (bool use_cudnn : {true, false}) {
+      half.use_cudnn = use_cudnn;
+      CudaBackend gpu16(half);
+      if (use_cudnn && !gpu16.uses_cudnn())
+        std::printf("conv2d: %s\n", cuda::cudnn_description().c_str());
+      conv(gpu16, 320, 128);
+      conv(gpu16, 512, 256);
+    }
     uploads(gpu);
   } catch (const std::exception& e) {
     std::printf("cuda_backend_bench: %s\n", e.what());

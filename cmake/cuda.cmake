@@ -29,6 +29,7 @@ function(ebb_add_cuda target)
   target_sources(${target} PRIVATE ${cuda_sources})
   # The CUDA runtime is linked statically so the binary runs wherever a driver is present;
   # without a driver the backend reports "no CUDA device" instead of failing to start.
-  target_link_libraries(${target} PUBLIC CUDA::cudart_static CUDA::cublasLt)
+  # cuDNN is opened at run time (backend/cuda/cudnn_library.h), never linked.
+  target_link_libraries(${target} PUBLIC CUDA::cudart_static CUDA::cublasLt ${CMAKE_DL_LIBS})
   target_compile_definitions(${target} PUBLIC EBB_HAVE_CUDA=1)
 endfunction()

@@ -1,6 +1,7 @@
 #pragma once
 // Where generate computes: --backend, --device, --clip-on-cpu, --vae-on-cpu (placement, as
-// stable-diffusion.cpp spells them) and the CUDA backend's precision (--gpu-dtype, --tf32).
+// stable-diffusion.cpp spells them), the CUDA backend's precision (--gpu-dtype, --tf32) and
+// whether its conv2d may use cuDNN (--no-cudnn).
 // --max-vram, the device budget, is a memory flag (app/memory_flags.h).
 #include <CLI/CLI.hpp>
 #include <string>
@@ -14,6 +15,7 @@ struct DeviceFlags {
   PlacementFlags placement;
   std::string gpu_dtype = "f16";
   bool tf32 = false;
+  bool no_cudnn = false;
   int threads = 0;
 };
 

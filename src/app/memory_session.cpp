@@ -67,10 +67,14 @@ MemorySession::MemorySession(const MemoryFlags& flags, const DeviceFlags& device
   const std::string& diffusion_device = devices_.placement.of(PlacedComponent::diffusion);
   if (flags.simulated_device)
     fmt::print(stderr, "devices: every component on the simulated device sim0\n");
-  else
-    fmt::print(stderr, "devices: text encoders {}, diffusion {}, VAE {}\n",
-               text_encoder_device(devices_.placement), diffusion_device,
-               devices_.placement.of(PlacedComponent::vae));
+  else {
+    const std::string& text = text_encoder_device(devices_.placement);
+    const std::string& vae = devices_.placement.of(PlacedComponent::vae);
+    fmt::print(stderr, "devices: text encoders {}, diffusion {}, VAE {}\n", text, diffusion_device,
+               vae);
+    if (text != "cpu" || diffusion_device != "cpu" || vae != "cpu")
+      fmt::print(stderr, "conv2d on the GPU: {}\n", cuda_conv2d_path(devices_.options));
+  }
   if (flags.simulated_device) {
     uint64_t budget = 0;
     if (!flags.max_vram.empty())

@@ -8,6 +8,7 @@
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/cuda_memory.h"
 #include "backend/cuda/cuda_transfer.h"
+#include "backend/cuda/cudnn_conv.h"
 #endif
 
 namespace ebb {
@@ -18,6 +19,17 @@ int cuda_device_count() {
   return static_cast<int>(cuda_devices(why).size());
 #else
   return 0;
+#endif
+}
+
+std::string cuda_conv2d_path(const BackendOptions& options) {
+#ifdef EBB_HAVE_CUDA
+  if (!options.use_cudnn) return "im2col + cuBLASLt (--no-cudnn)";
+  if (cuda::cudnn_loaded()) return cuda::cudnn_description();
+  return "im2col + cuBLASLt (" + cuda::cudnn_description() + ")";
+#else
+  (void)options;
+  return "none (built without CUDA)";
 #endif
 }
 
@@ -32,6 +44,7 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOp
   require_cuda_device(cuda.device);
   cuda.activation_dtype = options.gpu_activations;
   cuda.allow_tf32 = options.allow_tf32;
+  cuda.use_cudnn = options.use_cudnn;
   const uint64_t budget = resolve_budget(options.vram, device, cuda_memory_info(cuda.device).free);
   cuda.budget = budget == 0 ? Arena::kUnlimited : budget;
   return std::make_unique<CudaBackend>(cuda);

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "backend/backend_factory.h"
+
 #ifdef EBB_HAVE_CUDA
 #include "backend/cuda/cuda_devices.h"
 #endif
@@ -35,7 +37,10 @@ std::vector<DeviceInfo> list_devices(std::vector<std::string>& notes) {
 #ifdef EBB_HAVE_CUDA
   std::string why;
   for (auto& d : cuda_devices(why)) out.push_back(std::move(d));
-  if (!why.empty()) notes.push_back(why);
+  if (!why.empty())
+    notes.push_back(why);
+  else
+    notes.push_back("conv2d on CUDA devices: " + cuda_conv2d_path({}));
 #else
   notes.push_back("this build of Ebb has no CUDA backend (configure with -DEBB_CUDA=ON)");
 #endif

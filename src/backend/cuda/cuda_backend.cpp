@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_memory.h"
+#include "backend/cuda/cudnn_conv.h"
 #include "backend/cuda/dequantize.h"
 #include "backend/cuda/im2col.h"
 #include "core/error.h"
@@ -63,6 +64,9 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   CudaDeviceScope scope(options.device);
   cuda::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
   gemm_ = std::make_unique<cuda::CublasLtGemm>(arena(), options.allow_tf32);
+  if (options.use_cudnn && cuda::cudnn_loaded())
+    cudnn_ = std::make_unique<cuda::CudnnConv>(arena(), stream_, options.allow_tf32,
+                                               options.max_im2col_bytes);
 }
 
 CudaBackend::~CudaBackend() {
@@ -70,6 +74,7 @@ CudaBackend::~CudaBackend() {
   // Nothing may be freed while a kernel might still read it; a destructor cannot report.
   cudaStreamSynchronize(stream_);
   parameters_.clear();
+  cudnn_.reset();
   gemm_.reset();
   cudaStreamDestroy(stream_);
 }
@@ -197,6 +202,7 @@ void CudaBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
   check_activations("conv2d", {{"x", x}, {"b", b}});
   const Tensor wt = product_weight(w, "conv2d weight");
   if (!wt.defined()) fail_unsupported("conv2d", {{"x", x}, {"w", w}});
+  if (conv2d_cudnn(x, wt, b, geometry, out)) return;
   const DType t = activation_dtype();
   const uint64_t esize = dtype_info(t).block_bytes;
   cuda::Im2colShape s;
@@ -253,6 +259,31 @@ void CudaBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
       gemm_->run(g, stream_);
     }
   }
+}
+
+bool CudaBackend::conv2d_cudnn(const Tensor& x, const Tensor& w, const Tensor& b,
+                               const Conv2dGeometry& g, const Tensor& out) {
+  // cuDNN pads symmetrically; the VAE's asymmetric downsampling pads only bottom and right.
+  if (!cudnn_ || g.pad_top != g.pad_bottom || g.pad_left != g.pad_right) return false;
+  cuda::CudnnConvArgs a;
+  a.dtype = activation_dtype();
+  a.batch = x.dim(0);
+  a.channels = x.dim(1);
+  a.height = x.dim(2);
+  a.width = x.dim(3);
+  a.outputs = w.dim(0);
+  a.kernel_h = w.dim(2);
+  a.kernel_w = w.dim(3);
+  a.out_h = out.dim(2);
+  a.out_w = out.dim(3);
+  a.stride = g.stride;
+  a.pad_h = g.pad_top;
+  a.pad_w = g.pad_left;
+  a.x = x.bytes();
+  a.w = w.bytes();
+  a.bias = b.defined() ? b.bytes() : nullptr;
+  a.out = out.mutable_bytes();
+  return cudnn_->run(a);
 }
 
 void CudaBackend::attention_into(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,

@@ -1,8 +1,9 @@
 #pragma once
 // The CUDA backend: one GPU, one compute stream, activations in F16 by default (BF16 or F32 on
-// request; F32 is what tests compare against the CPU). Matrix products run on cuBLASLt (conv2d
-// as im2col + GEMM), attention on the flash kernel where it applies and as two GEMMs around a
-// softmax otherwise, the other ops on the kernels of backend/cuda/kernels/.
+// request; F32 is what tests compare against the CPU). Matrix products run on cuBLASLt, conv2d
+// on cuDNN when libcudnn.so.9 loads (cudnn_conv.h) and as im2col + GEMM otherwise, attention on
+// the flash kernel where it applies and as two GEMMs around a softmax otherwise, the other ops
+// on the kernels of backend/cuda/kernels/.
 //
 // Host parameters (weights the store serves from the file mapping) are uploaded at first use
 // and kept, keyed by their host address, under the weights tag: plain float weights converted
@@ -28,15 +29,18 @@ namespace ebb {
 
 namespace cuda {
 class CublasLtGemm;
-}
+class CudnnConv;
+}  // namespace cuda
 
 struct CudaBackendOptions {
   int device = 0;
   DType activation_dtype = DType::F16;  // F16, BF16 or F32
   uint64_t budget = Arena::kUnlimited;  // device bytes Ebb may hold
   bool allow_tf32 = false;              // F32 products on the TF32 tensor cores
-  // conv2d's patch matrix scratch; larger images are gathered in column chunks.
+  // conv2d's scratch bound: the im2col patch matrix (larger images are gathered in column
+  // chunks) and cuDNN's workspace (a shape whose every algorithm needs more runs as im2col).
   uint64_t max_im2col_bytes = uint64_t(256) << 20;
+  bool use_cudnn = true;  // conv2d on cuDNN when it loads
 };
 
 // ebb::Error explaining why when there is no driver, no device or no device `index`.
@@ -48,6 +52,8 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   int device_index() const { return device().index; }
+  // Whether conv2d runs on cuDNN (it loaded and was not turned off).
+  bool uses_cudnn() const { return cudnn_ != nullptr; }
   cudaStream_t stream() const { return stream_; }
   CopyStream& copy_stream() { return copies_; }
   PinnedPool& pinned_pool() { return pinned_; }
@@ -99,6 +105,9 @@ class CudaBackend final : public Backend {
   // A parameter already on this device (uploaded by the weight store as stored) in the
   // activation dtype: itself, or converted into scratch when it is another float type.
   Tensor in_activation_dtype(const Tensor& p);
+  // conv2d on cuDNN; false (nothing enqueued) where it does not apply.
+  bool conv2d_cudnn(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                    const Tensor& out);
   // The weight of a product in the activation dtype: itself, or decoded into scratch.
   Tensor product_weight(const Tensor& w, std::string_view op);
   void check_activations(std::string_view op, std::initializer_list<Operand> operands) const;
@@ -109,6 +118,7 @@ class CudaBackend final : public Backend {
   uint64_t max_im2col_bytes_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
+  std::unique_ptr<cuda::CudnnConv> cudnn_;  // null: conv2d as im2col + GEMM
   CopyStream copies_;
   PinnedPool pinned_;
   // Uploaded host parameters by (address, bytes, dtype).
