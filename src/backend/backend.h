@@ -5,8 +5,8 @@
 // otherwise); host code reads and writes them as f32 through write_floats / read_floats.
 // Weights of linear and conv2d may be F32, F16, BF16 or GGUF-quantized where the backend reads
 // them (the CPU backend dequantizes blocks of rows into scratch). Parameters (weights, biases,
-// norm affines) may also live on the host when the backend is a device: it makes them resident
-// itself (see parameter()).
+// norm affines) are on the backend's device like every operand; a device backend's come from
+// the weight store's uploads (see parameter()).
 // An optional operand (a bias, an affine parameter) is an undefined Tensor: `Tensor{}`.
 //
 // Each public op checks shapes, dtypes and devices and allocates its output here; the backend
@@ -134,7 +134,7 @@ class Backend {
 
   // A parameter operand (weight, bias, norm affine) as this backend reads it. Ops call it
   // for every such operand before checking devices; `p` may be undefined. The CPU backend
-  // returns `p` as is; a device backend makes host parameters resident on its device.
+  // returns `p` as is; the CUDA backend converts a device parameter of another float type.
   virtual Tensor parameter(const Tensor& p) { return p; }
 
   // Hooks. Shapes and devices are checked and `out` is allocated (dense) by the caller;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cublaslt_gemm.h"
@@ -13,7 +12,6 @@
 #include "backend/cuda/dequantize.h"
 #include "backend/cuda/im2col.h"
 #include "core/error.h"
-#include "tensor/dequantize.h"
 
 namespace ebb {
 namespace {
@@ -28,10 +26,6 @@ DType checked_activation_dtype(DType t) {
     fail("CUDA backend: activations must be F32, F16 or BF16, not {}", dtype_name(t));
   return t;
 }
-
-// Parameter uploads: pinned blocks of this size, this many queued at once.
-constexpr uint64_t kStagingBlock = uint64_t(16) << 20;
-constexpr int kStagingInFlight = 4;
 
 bool aligned_16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
@@ -73,7 +67,6 @@ CudaBackend::~CudaBackend() {
   CudaDeviceScope scope(device_index(), std::nothrow);
   // Nothing may be freed while a kernel might still read it; a destructor cannot report.
   cudaStreamSynchronize(stream_);
-  parameters_.clear();
   cudnn_.reset();
   gemm_.reset();
   cudaStreamDestroy(stream_);
@@ -86,11 +79,6 @@ void CudaBackend::wait(const CopyEvent& upload) {
 
 void CudaBackend::synchronize() {
   cuda::check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-}
-
-void CudaBackend::release_parameters() {
-  synchronize();
-  parameters_.clear();
 }
 
 void CudaBackend::order_uploads_after_compute() {
@@ -118,27 +106,8 @@ void CudaBackend::upload_staged(std::byte* dst, std::span<const std::byte> src, 
 }
 
 Tensor CudaBackend::parameter(const Tensor& p) {
-  if (p.defined() && p.device() == device()) return in_activation_dtype(p);
-  if (!p.defined() || p.device().kind != DeviceKind::Cpu || !p.is_contiguous()) return p;
-  const auto key = std::make_tuple(p.bytes(), p.nbytes(), p.dtype());
-  if (auto it = parameters_.find(key); it != parameters_.end()) return it->second;
-  const bool stored = p.dtype() == activation_dtype() || cuda_can_dequantize(p.dtype());
-  Tensor resident = empty(p.shape(), stored ? p.dtype() : activation_dtype(), MemoryTag::Weights,
-                          "parameter upload");
-  if (stored) {
-    // Through pinned staging on the copy stream: several times the rate of a pageable copy.
-    order_uploads_after_compute();
-    std::deque<CopyEvent> queued;
-    upload_staged(resident.mutable_bytes(), {p.bytes(), p.nbytes()}, kStagingBlock,
-                  kStagingInFlight, queued);
-    if (!queued.empty()) wait(queued.back());
-  } else {
-    std::vector<float> values(static_cast<size_t>(p.numel()));
-    dequantize_to_f32(p.dtype(), p.bytes(), values.data(), values.size());
-    write_floats(resident, values);
-  }
-  parameters_.emplace(key, resident);
-  return resident;
+  // Anything else (a parameter left in host memory) fails the op's device check, named.
+  return p.defined() && p.device() == device() ? in_activation_dtype(p) : p;
 }
 
 void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {

@@ -5,21 +5,18 @@
 // the flash kernel where it applies and as two GEMMs around a softmax otherwise, the other ops
 // on the kernels of backend/cuda/kernels/.
 //
-// Host parameters (weights the store serves from the file mapping) are uploaded at first use
-// and kept, keyed by their host address, under the weights tag: plain float weights converted
-// to the activation dtype, block-quantized ones as stored and dequantized into scratch by each
-// product. Parameters the weight store placed on the device are read as they are, converted
-// into scratch per op when their float type differs from the activations'. Device memory comes from
+// Parameters reach the GPU one way: the weight store uploads them in their file's dtype through
+// CudaTransfer (cuda_transfer.h). Ops read them as they are, float types other than the
+// activations' converted into scratch per op and block-quantized ones dequantized into scratch
+// by each product; a parameter in host memory is an error naming it. Device memory comes from
 // the arena, so --max-vram caps everything Ebb allocates.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <span>
 #include <string>
-#include <tuple>
 
 #include "backend/backend.h"
 #include "backend/cuda/copy_stream.h"
@@ -40,7 +37,9 @@ struct CudaBackendOptions {
   // conv2d's scratch bound: the im2col patch matrix (larger images are gathered in column
   // chunks) and cuDNN's workspace (a shape whose every algorithm needs more runs as im2col).
   uint64_t max_im2col_bytes = uint64_t(256) << 20;
-  bool use_cudnn = true;  // conv2d on cuDNN when it loads
+  // conv2d on cuDNN when it loads. Off by default: with NCHW activations, cuDNN's legacy API
+  // is slower than im2col + GEMM at most SD shapes on the H100 (docs/benchmarks.md).
+  bool use_cudnn = false;
 };
 
 // ebb::Error explaining why when there is no driver, no device or no device `index`.
@@ -61,8 +60,6 @@ class CudaBackend final : public Backend {
   void wait(const CopyEvent& upload);
   // Blocks until every op enqueued so far has finished; reports errors they raised.
   void synchronize();
-  // Forgets the uploaded host parameters (their device memory returns to the arena).
-  void release_parameters();
 
   // Makes the copy stream wait for the compute work enqueued so far: device memory freed on the
   // host may still be read by queued kernels, and an upload must not overwrite it under them.
@@ -121,8 +118,6 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::CudnnConv> cudnn_;  // null: conv2d as im2col + GEMM
   CopyStream copies_;
   PinnedPool pinned_;
-  // Uploaded host parameters by (address, bytes, dtype).
-  std::map<std::tuple<const std::byte*, uint64_t, DType>, Tensor> parameters_;
 };
 
 }  // namespace ebb

@@ -1,8 +1,10 @@
 // Every op of the CUDA backend against the CPU backend on the same random inputs, with
 // activations in F32 (within 1e-5 relative), F16 and BF16 (inputs rounded to the dtype first,
 // so only the GPU's own rounding and summation order differ; bounds below). Outputs are
-// poisoned with NaN first: an element an op fails to write fails the comparison. Also the
-// budget error, parameter uploads and pinned uploads on the copy stream. Skips without a GPU.
+// poisoned with NaN first: an element an op fails to write fails the comparison. Parameters
+// reach the GPU as the weight store's device plans upload them (CudaTransfer, file dtype). Also
+// the budget error, host parameters refused, and pinned uploads on the copy stream. Skips
+// without a GPU.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -61,6 +63,7 @@ class CudaOps : public ::testing::TestWithParam<DType> {
     options.activation_dtype = GetParam();
     options.max_im2col_bytes = 1 << 20;  // several column chunks at the larger test images
     gpu = std::make_unique<CudaBackend>(options);
+    transfer = std::make_unique<CudaTransfer>(*gpu);
   }
 
   DType dtype() const { return GetParam(); }
@@ -87,6 +90,15 @@ class CudaOps : public ::testing::TestWithParam<DType> {
                         nullptr);
   }
 
+  // A host parameter on the GPU as the weight store's device plans place it: its bytes, in
+  // their own dtype, uploaded through CudaTransfer. Undefined stays undefined.
+  Tensor on_device(const Tensor& p) {
+    if (!p.defined()) return p;
+    std::shared_ptr<Storage> storage = transfer->allocate(p.nbytes(), "test parameter");
+    transfer->upload({{{p.bytes(), p.nbytes()}, storage->data()}})->wait();
+    return Tensor(storage, 0, p.dtype(), p.shape());
+  }
+
   // Fills the next GPU block of `shape`'s size class with NaN, so an op's output starts poisoned.
   void poison(const Shape& shape) {
     const Tensor t = gpu->empty(shape);
@@ -103,6 +115,7 @@ class CudaOps : public ::testing::TestWithParam<DType> {
 
   CpuBackend cpu{2};
   std::unique_ptr<CudaBackend> gpu;
+  std::unique_ptr<CudaTransfer> transfer;
   std::deque<std::vector<float> > host_values;
 };
 
@@ -128,8 +141,9 @@ TEST_P(CudaOps, Linear) {
     const Tensor b = c.bias ? host({c.n}, seed++) : Tensor{};
     Shape out = c.x;
     out.back() = c.n;
+    const Tensor wd = on_device(w), bd = on_device(b);
     poison(out);
-    expect_close(cpu.linear(xc, w, b), gpu->linear(xg, w, b), shape_str(c.x));
+    expect_close(cpu.linear(xc, w, b), gpu->linear(xg, wd, bd), shape_str(c.x));
   }
 }
 
@@ -167,8 +181,9 @@ TEST_P(CudaOps, LinearDecodesQuantizedWeights) {
     fill_random(t, {bytes, size}, 3, 0.5f);
     const Tensor w = Tensor::wrap(bytes, size, t, {n, k}, Device::cpu(), nullptr);
     const auto [xc, xg] = both({m, k}, 4);
+    const Tensor wd = on_device(w);
     poison({m, n});
-    expect_close(cpu.linear(xc, w, {}), gpu->linear(xg, w, {}), std::string(dtype_name(t)));
+    expect_close(cpu.linear(xc, w, {}), gpu->linear(xg, wd, {}), std::string(dtype_name(t)));
   }
 }
 
@@ -192,8 +207,9 @@ TEST_P(CudaOps, Conv2d) {
     const Tensor w = host({c.o, c.x[1], c.kernel, c.kernel}, seed++);
     const Tensor b = c.bias ? host({c.o}, seed++) : Tensor{};
     const Tensor ref = cpu.conv2d(xc, w, b, c.g);
+    const Tensor wd = on_device(w), bd = on_device(b);
     poison(ref.shape());
-    expect_close(ref, gpu->conv2d(xg, w, b, c.g), shape_str(c.x));
+    expect_close(ref, gpu->conv2d(xg, wd, bd, c.g), shape_str(c.x));
   }
 }
 
@@ -244,19 +260,21 @@ TEST_P(CudaOps, CopiesOfViews) {
 TEST_P(CudaOps, Norms) {
   const auto [xc, xg] = both({2, 64, 9, 7}, 700);
   const Tensor gamma = host({64}, 701), beta = host({64}, 702);
+  const Tensor gamma_d = on_device(gamma), beta_d = on_device(beta);
   poison({2, 64, 9, 7});
   expect_close(cpu.group_norm(xc, 32, gamma, beta, 1e-5f),
-               gpu->group_norm(xg, 32, gamma, beta, 1e-5f), "group_norm");
+               gpu->group_norm(xg, 32, gamma_d, beta_d, 1e-5f), "group_norm");
   poison({2, 64, 9, 7});
   expect_close(cpu.group_norm(xc, 8, {}, {}, 1e-6f), gpu->group_norm(xg, 8, {}, {}, 1e-6f),
                "group_norm without affine");
   const auto [rc, rg] = both({3, 77, 96}, 703);
   const Tensor g96 = host({96}, 704), b96 = host({96}, 705);
+  const Tensor g96_d = on_device(g96), b96_d = on_device(b96);
   poison({3, 77, 96});
-  expect_close(cpu.layer_norm(rc, g96, b96, 1e-5f), gpu->layer_norm(rg, g96, b96, 1e-5f),
+  expect_close(cpu.layer_norm(rc, g96, b96, 1e-5f), gpu->layer_norm(rg, g96_d, b96_d, 1e-5f),
                "layer_norm");
   poison({3, 77, 96});
-  expect_close(cpu.rms_norm(rc, g96, 1e-6f), gpu->rms_norm(rg, g96, 1e-6f), "rms_norm");
+  expect_close(cpu.rms_norm(rc, g96, 1e-6f), gpu->rms_norm(rg, g96_d, 1e-6f), "rms_norm");
 }
 
 TEST_P(CudaOps, BroadcastingArithmetic) {
@@ -353,15 +371,15 @@ TEST_P(CudaOps, HostFloatsRoundTrip) {
   EXPECT_EQ(gpu->to_floats(gpu->from_floats({10, 100}, v)), v);
 }
 
-TEST_P(CudaOps, ParametersUploadOnce) {
-  const Tensor w = host({64, 32}, 600);
+TEST_P(CudaOps, HostParametersAreANamedError) {
+  // The weight store uploads parameters (CudaTransfer); the backend never copies host ones.
   const auto [xc, xg] = both({4, 32}, 601);
-  gpu->linear(xg, w, {});
-  const uint64_t weights = gpu->arena().stats().in_use[int(MemoryTag::Weights)];
-  EXPECT_GE(weights, uint64_t(64 * 32) * dtype_info(dtype()).block_bytes);
-  gpu->linear(xg, w, {});
-  EXPECT_EQ(gpu->arena().stats().in_use[int(MemoryTag::Weights)], weights);
-  gpu->release_parameters();
+  EXPECT_THAT(
+      [&] {
+        gpu->linear(xg, host({64, 32}, 600), {});
+      },
+      ::testing::ThrowsMessage<Error>(
+          AllOf(HasSubstr("linear: w"), HasSubstr("is on cpu"), HasSubstr("cuda0"))));
   EXPECT_EQ(gpu->arena().stats().in_use[int(MemoryTag::Weights)], 0u);
 }
 
