@@ -2,7 +2,8 @@
 // warm-up, cudaEvent timing on the backend's streams):
 //   - bf16 GEMM 8192³ through linear(), TFLOP/s and share of 787 TFLOP/s (measured on the H100);
 //   - conv2d 3x3 f16 at the UNet's 320→320 @128² and the VAE's 512→512 @256², TFLOP/s, through
-//     cuDNN (when it loads) and through im2col + GEMM;
+//     cuDNN (when it loads) and through im2col + GEMM, and both paths at every 3x3 shape of the
+//     SD1.5 and SDXL UNets and the VAE decoder;
 //   - host-to-device uploads of 256 MiB blocks on the copy stream, pinned and pageable, GB/s,
 //     and what bounds the pageable rate (huge pages, copy size, pinned staging, host memcpy);
 //   - pinned uploads on the copy stream while GEMMs run on the compute stream: both rates.
@@ -119,6 +120,38 @@ void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
   std::printf("    im2col %.3f ms, GEMM of its size %.3f ms\n", gather * 1e3, product * 1e3);
 }
 
+// Seconds of one f16 conv2d 3x3 (stride 1, padding 1, with bias) of `channels` channels in and
+// out at batch x size².
+double conv_seconds(CudaBackend& gpu, int64_t batch, int64_t channels, int64_t size) {
+  const Tensor x = filled(gpu, {batch, channels, size, size}, DType::F16, MemoryTag::Activations);
+  const Tensor w = filled(gpu, {channels, channels, 3, 3}, DType::F16, MemoryTag::Weights);
+  const Tensor b = filled(gpu, {channels}, DType::F16, MemoryTag::Weights);
+  return median_seconds(gpu.stream(), 20,
+                        [&] { gpu.conv2d(x, w, b, Conv2dGeometry::uniform(1, 1)); });
+}
+
+// The 3x3 convolutions of the SD1.5 UNet at 512² and the SDXL UNet at 1024² (batch 2: CFG) and
+// of the VAE decoder, through both paths.
+void conv_shapes(CudaBackend& cudnn, CudaBackend& im2col) {
+  struct Shape3x3 {
+    const char* model;
+    int64_t batch, channels, size;
+  };
+  const Shape3x3 shapes[] = {{"UNet", 2, 320, 64},  {"UNet", 2, 640, 32},  {"UNet", 2, 1280, 16},
+                             {"UNet", 2, 1280, 8},  {"UNet", 2, 320, 128}, {"UNet", 2, 640, 64},
+                             {"UNet", 2, 1280, 32}, {"VAE", 1, 512, 64},   {"VAE", 1, 512, 128},
+                             {"VAE", 1, 512, 256},  {"VAE", 1, 256, 256},  {"VAE", 1, 256, 512},
+                             {"VAE", 1, 128, 512}};
+  std::printf("f16 conv2d 3x3 with bias        cuDNN ms  im2col ms  cuDNN/im2col\n");
+  for (const Shape3x3& c : shapes) {
+    const double a = conv_seconds(cudnn, c.batch, c.channels, c.size);
+    const double b = conv_seconds(im2col, c.batch, c.channels, c.size);
+    std::printf("  %-4s %lldx%4lld @%3lld^2        %8.3f  %9.3f  %6.2f\n", c.model,
+                static_cast<long long>(c.batch), static_cast<long long>(c.channels),
+                static_cast<long long>(c.size), a * 1e3, b * 1e3, a / b);
+  }
+}
+
 // GB/s of `blocks` uploads of 256 MiB from `src` on the copy stream.
 double upload_rate(CudaBackend& gpu, const Tensor& dst, const void* src, int blocks) {
   const double s = median_seconds(gpu.copy_stream().stream(), 5, [&] {
@@ -228,14 +261,15 @@ int main() {
     gemm(gpu);
     CudaBackendOptions half;
     half.activation_dtype = DType::F16;
-    for (bool use_cudnn : {true, false}) {
-      half.use_cudnn = use_cudnn;
-      CudaBackend gpu16(half);
-      if (use_cudnn && !gpu16.uses_cudnn())
-        std::printf("conv2d: %s\n", cuda::cudnn_description().c_str());
-      conv(gpu16, 320, 128);
-      conv(gpu16, 512, 256);
+    CudaBackend im2col(half);
+    half.use_cudnn = true;
+    CudaBackend cudnn(half);
+    if (!cudnn.uses_cudnn()) std::printf("conv2d: %s\n", cuda::cudnn_description().c_str());
+    for (CudaBackend* gpu16 : {&cudnn, &im2col}) {
+      conv(*gpu16, 320, 128);
+      conv(*gpu16, 512, 256);
     }
+    if (cudnn.uses_cudnn()) conv_shapes(cudnn, im2col);
     uploads(gpu);
   } catch (const std::exception& e) {
     std::printf("cuda_backend_bench: %s\n", e.what());

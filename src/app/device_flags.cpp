@@ -14,9 +14,9 @@ void add_device_flags(CLI::App& cmd, DeviceFlags& f) {
   cmd.add_option("--gpu-dtype", f.gpu_dtype, "Activations on the GPU: f16, bf16 or f32")
       ->capture_default_str();
   cmd.add_flag("--tf32", f.tf32, "Let f32 GPU matrix products use TF32 tensor cores");
-  cmd.add_flag("--no-cudnn", f.no_cudnn,
-               "Compute conv2d on the GPU as im2col + cuBLASLt even when cuDNN (libcudnn.so.9) "
-               "loads");
+  cmd.add_flag("--cudnn", f.cudnn,
+               "Compute conv2d on the GPU through cuDNN (libcudnn.so.9, loaded at run time; "
+               "slower than the default im2col + cuBLASLt at most SD shapes on an H100)");
   cmd.add_option("-t,--threads", f.threads, "CPU threads (0: all cores)")->capture_default_str();
 }
 
@@ -34,7 +34,7 @@ Devices resolve_devices(const DeviceFlags& f, const std::string& max_vram) {
   else
     fail("--gpu-dtype: '{}' is not f16, bf16 or f32", f.gpu_dtype);
   d.options.allow_tf32 = f.tf32;
-  d.options.use_cudnn = !f.no_cudnn;
+  d.options.use_cudnn = f.cudnn;
   d.options.cpu_threads = f.threads;
   return d;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Where generate computes: --backend, --device, --clip-on-cpu, --vae-on-cpu (placement, as
 // stable-diffusion.cpp spells them), the CUDA backend's precision (--gpu-dtype, --tf32) and
-// whether its conv2d may use cuDNN (--no-cudnn).
+// whether its conv2d uses cuDNN (--cudnn).
 // --max-vram, the device budget, is a memory flag (app/memory_flags.h).
 #include <CLI/CLI.hpp>
 #include <string>
@@ -15,7 +15,7 @@ struct DeviceFlags {
   PlacementFlags placement;
   std::string gpu_dtype = "f16";
   bool tf32 = false;
-  bool no_cudnn = false;
+  bool cudnn = false;
   int threads = 0;
 };
 

@@ -16,14 +16,14 @@ struct BackendOptions {
   VramBudget vram;                     // --max-vram
   DType gpu_activations = DType::F16;  // activation dtype of CUDA backends
   bool allow_tf32 = false;             // F32 products on the TF32 tensor cores
-  bool use_cudnn = true;               // conv2d on cuDNN when it loads (--no-cudnn: false)
+  bool use_cudnn = false;              // conv2d on cuDNN when it loads (--cudnn)
 };
 
 // CUDA devices present; 0 without a driver or without the CUDA backend built in.
 int cuda_device_count();
 
 // How CUDA backends made with `options` compute conv2d: "cuDNN 9.19.0", or im2col + cuBLASLt
-// and why ("--no-cudnn", "cuDNN not loaded: ...").
+// and why ("cuDNN only with --cudnn", "cuDNN not loaded: ...").
 std::string cuda_conv2d_path(const BackendOptions& options);
 
 // ebb::Error for an unknown device, a CUDA device in a build without CUDA, or a device that is

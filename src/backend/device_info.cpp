@@ -40,7 +40,8 @@ std::vector<DeviceInfo> list_devices(std::vector<std::string>& notes) {
   if (!why.empty())
     notes.push_back(why);
   else
-    notes.push_back("conv2d on CUDA devices: " + cuda_conv2d_path({}));
+    notes.push_back("conv2d on CUDA devices: " + cuda_conv2d_path({}) +
+                    "; with --cudnn: " + cuda_conv2d_path({.use_cudnn = true}));
 #else
   notes.push_back("this build of Ebb has no CUDA backend (configure with -DEBB_CUDA=ON)");
 #endif

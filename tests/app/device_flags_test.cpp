@@ -1,4 +1,5 @@
-// The placement and precision flags of generate resolved into devices and backend options.
+// The placement, precision and conv2d (--cudnn) flags of generate resolved into devices and backend
+// options.
 #include "app/device_flags.h"
 
 #include <gmock/gmock.h>
@@ -24,6 +25,14 @@ TEST(DeviceFlags, CpuPlacementAndPrecision) {
   EXPECT_EQ(d.options.gpu_activations, DType::BF16);
   EXPECT_TRUE(d.options.allow_tf32);
   EXPECT_EQ(d.options.cpu_threads, 3);
+}
+
+TEST(DeviceFlags, CudnnOnlyWhenAsked) {
+  DeviceFlags flags;
+  flags.placement.backend = "cpu";
+  EXPECT_FALSE(resolve_devices(flags, "").options.use_cudnn);
+  flags.cudnn = true;
+  EXPECT_TRUE(resolve_devices(flags, "").options.use_cudnn);
 }
 
 TEST(DeviceFlags, BadPrecisionNamesTheFlag) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cuda/cudnn_library.h"
+#include "backend/cuda/im2col.h"
 
 namespace ebb::cuda {
 namespace {
@@ -52,7 +53,7 @@ std::string cudnn_description() {
 
 struct CudnnConv::Plan {
   const CudnnLibrary* lib = nullptr;
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   bool usable = false;  // a deterministic algorithm fits the workspace bound
@@ -63,7 +64,6 @@ struct CudnnConv::Plan {
     // Destroying descriptors frees host memory only; there is nothing to report.
     if (x) lib->cudnnDestroyTensorDescriptor(x);
     if (y) lib->cudnnDestroyTensorDescriptor(y);
-    if (bias) lib->cudnnDestroyTensorDescriptor(bias);
     if (w) lib->cudnnDestroyFilterDescriptor(w);
     if (conv) lib->cudnnDestroyConvolutionDescriptor(conv);
   }
@@ -72,6 +72,7 @@ struct CudnnConv::Plan {
 CudnnConv::CudnnConv(Arena& arena, cudaStream_t stream, bool allow_tf32, uint64_t max_workspace)
     : lib_(&loaded_library()),
       arena_(arena),
+      stream_(stream),
       allow_tf32_(allow_tf32),
       max_workspace_(max_workspace) {
   cudnnHandle_t handle = nullptr;
@@ -109,7 +110,6 @@ CudnnConv::Plan& CudnnConv::plan(const CudnnConvArgs& a) {
   const cudnnDataType_t t = cudnn_type(a.dtype);
   check(l, l.cudnnCreateTensorDescriptor(&p->x), "cudnnCreateTensorDescriptor");
   check(l, l.cudnnCreateTensorDescriptor(&p->y), "cudnnCreateTensorDescriptor");
-  check(l, l.cudnnCreateTensorDescriptor(&p->bias), "cudnnCreateTensorDescriptor");
   check(l, l.cudnnCreateFilterDescriptor(&p->w), "cudnnCreateFilterDescriptor");
   check(l, l.cudnnCreateConvolutionDescriptor(&p->conv), "cudnnCreateConvolutionDescriptor");
   check(l,
@@ -120,8 +120,6 @@ CudnnConv::Plan& CudnnConv::plan(const CudnnConvArgs& a) {
         l.cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, t, narrow(a.batch), narrow(a.outputs),
                                      narrow(a.out_h), narrow(a.out_w)),
         "cudnnSetTensor4dDescriptor (out)");
-  check(l, l.cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, t, 1, narrow(a.outputs), 1, 1),
-        "cudnnSetTensor4dDescriptor (bias)");
   check(l,
         l.cudnnSetFilter4dDescriptor(p->w, t, CUDNN_TENSOR_NCHW, narrow(a.outputs),
                                      narrow(a.channels), narrow(a.kernel_h), narrow(a.kernel_w)),
@@ -179,14 +177,21 @@ bool CudnnConv::run(const CudnnConvArgs& a) {
   const std::shared_ptr<Storage> workspace =
       p.workspace ? arena_.allocate(p.workspace, MemoryTag::Scratch, "cuDNN conv2d workspace")
                   : nullptr;
-  const float one = 1.0f, zero = 0.0f;
+  // The bias is laid out in the output first and the convolution accumulates onto it (beta 1):
+  // one pass fewer over the output than adding it afterwards (cudnnAddTensor).
+  if (a.bias) {
+    const uint64_t image = static_cast<uint64_t>(a.outputs * a.out_h * a.out_w);
+    for (int64_t n = 0; n < a.batch; ++n)
+      broadcast_rows(a.dtype, a.bias,
+                     static_cast<std::byte*>(a.out) + n * image * dtype_info(a.dtype).block_bytes,
+                     a.outputs, a.out_h * a.out_w, stream_);
+  }
+  const float one = 1.0f, beta = a.bias ? 1.0f : 0.0f;
   check(l,
         l.cudnnConvolutionForward(handle, &one, p.x, a.x, p.w, a.w, p.conv, p.algo,
-                                  workspace ? workspace->data() : nullptr, p.workspace, &zero, p.y,
+                                  workspace ? workspace->data() : nullptr, p.workspace, &beta, p.y,
                                   a.out),
         "cudnnConvolutionForward");
-  if (a.bias)
-    check(l, l.cudnnAddTensor(handle, &one, p.bias, a.bias, &one, p.y, a.out), "cudnnAddTensor");
   return true;
 }
 
@@ -206,8 +211,8 @@ std::string cudnn_description() {
   return "cuDNN not loaded: this ebb was built without cuDNN's headers";
 }
 
-CudnnConv::CudnnConv(Arena& arena, cudaStream_t, bool allow_tf32, uint64_t max_workspace)
-    : arena_(arena), allow_tf32_(allow_tf32), max_workspace_(max_workspace) {
+CudnnConv::CudnnConv(Arena& arena, cudaStream_t stream, bool allow_tf32, uint64_t max_workspace)
+    : arena_(arena), stream_(stream), allow_tf32_(allow_tf32), max_workspace_(max_workspace) {
   fail("{}", cudnn_description());
 }
 

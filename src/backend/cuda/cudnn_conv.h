@@ -1,7 +1,7 @@
 #pragma once
 // conv2d through cuDNN's convolution API (NCHW, f32 accumulation), cuDNN loaded at run time
-// (cudnn_library.h). The CUDA backend uses it when cuDNN loads and --no-cudnn is not given, and
-// computes conv2d as im2col + GEMM otherwise.
+// (cudnn_library.h). The CUDA backend uses it when asked (--cudnn) and cuDNN loads, and computes
+// conv2d as im2col + GEMM otherwise.
 //
 // Determinism (same inputs, same bits, on every run and under every memory plan): per shape, the
 // algorithm is the first of cuDNN's heuristic ranking (cudnnGetConvolutionForwardAlgorithm_v7)
@@ -50,8 +50,8 @@ class CudnnConv {
   CudnnConv(const CudnnConv&) = delete;
   CudnnConv& operator=(const CudnnConv&) = delete;
 
-  // Enqueues the convolution (and the bias); false, with nothing enqueued, when cuDNN has no
-  // deterministic algorithm for this shape within the workspace bound.
+  // Enqueues the convolution onto the broadcast bias (or zero); false, with nothing enqueued, when
+  // cuDNN has no deterministic algorithm for this shape within the workspace bound.
   bool run(const CudnnConvArgs& args);
 
  private:
@@ -62,6 +62,7 @@ class CudnnConv {
 
   const CudnnLibrary* lib_ = nullptr;
   Arena& arena_;
+  cudaStream_t stream_;
   bool allow_tf32_;
   uint64_t max_workspace_;
   void* handle_ = nullptr;  // cudnnHandle_t

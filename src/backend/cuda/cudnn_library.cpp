@@ -56,7 +56,7 @@ const CudnnLibrary* cudnn_library(std::string& why_not) {
 
 void check(const CudnnLibrary& lib, cudnnStatus_t status, const char* what) {
   if (status != CUDNN_STATUS_SUCCESS)
-    fail("cuDNN: {} failed: {} (--no-cudnn computes conv2d without cuDNN)", what,
+    fail("cuDNN: {} failed: {} (without --cudnn conv2d does not use cuDNN)", what,
          lib.cudnnGetErrorString(status));
 }
 

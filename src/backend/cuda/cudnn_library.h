@@ -30,8 +30,7 @@ namespace ebb::cuda {
   X(cudnnGetConvolutionForwardAlgorithmMaxCount) \
   X(cudnnGetConvolutionForwardAlgorithm_v7)      \
   X(cudnnGetConvolutionForwardWorkspaceSize)     \
-  X(cudnnConvolutionForward)                     \
-  X(cudnnAddTensor)
+  X(cudnnConvolutionForward)
 
 struct CudnnLibrary {
 #define EBB_CUDNN_MEMBER(name) decltype(&::name) name = nullptr;

@@ -141,11 +141,11 @@ TEST_P(CudnnConvTest, SameInputsSameBits) {
 }
 
 TEST(CudnnConvPath, ReportsWhichPathConvRuns) {
-  BackendOptions off;
-  off.use_cudnn = false;
-  EXPECT_THAT(cuda_conv2d_path(off), ::testing::HasSubstr("--no-cudnn"));
-  EXPECT_THAT(cuda_conv2d_path({}),
-              ::testing::HasSubstr(cuda::cudnn_loaded() ? "cuDNN 9." : "im2col"));
+  EXPECT_THAT(cuda_conv2d_path({}), ::testing::HasSubstr("cuDNN only with --cudnn"));
+  BackendOptions on;
+  on.use_cudnn = true;
+  EXPECT_THAT(cuda_conv2d_path(on),
+              ::testing::HasSubstr(cuda::cudnn_loaded() ? "cuDNN 9." : "cuDNN not loaded"));
 }
 
 }  // namespace
