@@ -1,7 +1,7 @@
 #pragma once
 // The CUDA backend: one GPU, one compute stream, activations in F16 by default (BF16 or F32 on
 // request; F32 is what tests compare against the CPU). Matrix products run on cuBLASLt, conv2d
-// on cuDNN when libcudnn.so.9 loads (cudnn_conv.h) and as im2col + GEMM otherwise, attention on
+// as im2col + GEMM (on cuDNN when asked and libcudnn.so.9 loads: cudnn_conv.h), attention on
 // the flash kernel where it applies and as two GEMMs around a softmax otherwise, the other ops
 // on the kernels of backend/cuda/kernels/.
 //
@@ -51,7 +51,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   int device_index() const { return device().index; }
-  // Whether conv2d runs on cuDNN (it loaded and was not turned off).
+  // Whether conv2d runs on cuDNN (asked for, and it loaded).
   bool uses_cudnn() const { return cudnn_ != nullptr; }
   cudaStream_t stream() const { return stream_; }
   CopyStream& copy_stream() { return copies_; }
