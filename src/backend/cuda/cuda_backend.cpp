@@ -22,8 +22,12 @@ std::unique_ptr<DeviceMemory> device_memory(int device) {
   return make_cuda_memory(device);
 }
 
+bool float_activation(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+}
+
 DType checked_activation_dtype(DType t) {
-  if (t != DType::F32 && t != DType::F16 && t != DType::BF16)
+  if (!float_activation(t))
     fail("CUDA backend: activations must be F32, F16 or BF16, not {}", dtype_name(t));
   return t;
 }
@@ -115,7 +119,7 @@ void CudaBackend::upload_staged(std::byte* dst, std::span<const std::byte> src, 
 Tensor CudaBackend::parameter(const Tensor& p) {
   if (p.defined() && p.device() == device()) return in_activation_dtype(p);
   if (!p.defined() || p.device().kind != DeviceKind::Cpu || !p.is_contiguous()) return p;
-  const auto key = std::make_tuple(p.bytes(), p.nbytes(), p.dtype());
+  const auto key = std::make_tuple(p.bytes(), p.nbytes(), p.dtype(), activation_dtype());
   if (auto it = parameters_.find(key); it != parameters_.end()) return it->second;
   const bool stored = p.dtype() == activation_dtype() || cuda_can_dequantize(p.dtype());
   Tensor resident = empty(p.shape(), stored ? p.dtype() : activation_dtype(), MemoryTag::Weights,
@@ -134,6 +138,10 @@ Tensor CudaBackend::parameter(const Tensor& p) {
   }
   parameters_.emplace(key, resident);
   return resident;
+}
+
+bool CudaBackend::computes_in(DType t) const {
+  return float_activation(t);
 }
 
 void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {

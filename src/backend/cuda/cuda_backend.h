@@ -5,11 +5,11 @@
 // softmax otherwise, the other ops on the kernels of backend/cuda/kernels/.
 //
 // Host parameters (weights the store serves from the file mapping) are uploaded at first use
-// and kept, keyed by their host address, under the weights tag: plain float weights converted
-// to the activation dtype, block-quantized ones as stored and dequantized into scratch by each
-// product. Parameters the weight store placed on the device are read as they are, converted
-// into scratch per op when their float type differs from the activations'. Device memory comes from
-// the arena, so --max-vram caps everything Ebb allocates.
+// and kept, keyed by their host address and the activation dtype, under the weights tag: plain
+// float weights converted to the activation dtype, block-quantized ones as stored and dequantized
+// into scratch by each product. Parameters the weight store placed on the device are read as they
+// are, converted into scratch per op when their float type differs from the activations'. Device
+// memory comes from the arena, so --max-vram caps everything Ebb allocates.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -70,6 +70,7 @@ class CudaBackend final : public Backend {
 
  protected:
   Tensor parameter(const Tensor& p) override;
+  bool computes_in(DType t) const override;
   void copy_from_host(const Tensor& dst, const void* src) override;
   void copy_to_host(const Tensor& src, void* dst) override;
   void linear_into(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) override;
@@ -94,6 +95,7 @@ class CudaBackend final : public Backend {
                         const Tensor& cos, const Tensor& sin) override;
   void timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams& params,
                                const Tensor& out) override;
+  bool all_finite_dense(const Tensor& x) override;
 
  private:
   // A parameter already on this device (uploaded by the weight store as stored) in the
@@ -111,8 +113,9 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   CopyStream copies_;
   PinnedPool pinned_;
-  // Uploaded host parameters by (address, bytes, dtype).
-  std::map<std::tuple<const std::byte*, uint64_t, DType>, Tensor> parameters_;
+  // Uploaded host parameters by (address, bytes, dtype, activation dtype when uploaded): a stage
+  // redone in F32 reads the file's values, not their f16 rounding.
+  std::map<std::tuple<const std::byte*, uint64_t, DType, DType>, Tensor> parameters_;
 };
 
 }  // namespace ebb
