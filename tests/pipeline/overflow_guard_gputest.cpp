@@ -1,5 +1,5 @@
 // The f16 overflow guard on the GPU: a VAE whose weights push f16 activations past 65504
-// (sd1-tiny's with the decoder's first convolution scaled up) decodes to NaN in F16; through
+// (sd1-tiny's with the decoder's first convolution scaled by 10⁶) decodes to NaN in F16; through
 // decode_latent it comes out finite and equal to the decode of a backend computing in F32.
 // Also the device-side finiteness check itself. Skips without a GPU.
 #include <gtest/gtest.h>
@@ -24,6 +24,7 @@ TEST(OverflowGuardCuda, NeedsCuda) {
 #include "support/cuda_test_support.h"
 #include "support/temp_dir.h"
 #include "support/vae_copy.h"
+#include "tensor/float_convert.h"
 
 namespace ebb {
 namespace {
@@ -74,11 +75,14 @@ TEST_F(OverflowGuardCuda, OverflowingDecodeIsRedoneInF32) {
   // bring f32 back to ordinary values.
   test::write_vae_copy(kCheckpoint, path, [](TensorToWrite& t) {
     if (t.name != "first_stage_model.decoder.conv_in.weight") return;
-    ASSERT_EQ(t.dtype, DType::F32);
+    // Stored as F32: the scaled values do not fit in the file's f16.
+    ASSERT_EQ(t.dtype, DType::F16);
+    t.dtype = DType::F32;
     t.fill = [inner = t.fill](std::span<std::byte> dst, uint64_t offset) {
-      inner(dst, offset);
+      std::vector<uint16_t> half(dst.size() / sizeof(float));
+      inner(std::as_writable_bytes(std::span(half)), offset / 2);
       auto* values = reinterpret_cast<float*>(dst.data());
-      for (size_t i = 0; i < dst.size() / sizeof(float); ++i) values[i] *= 1e6f;
+      for (size_t i = 0; i < half.size(); ++i) values[i] = f16_to_f32(half[i]) * 1e6f;
     };
   });
   const ModelSource source = ModelSource::open({.model = path});
