@@ -11,6 +11,7 @@
 
 #include "app/commands.h"
 #include "app/device_flags.h"
+#include "app/generate_profile.h"
 #include "app/memory_flags.h"
 #include "app/memory_session.h"
 #include "app/model_flags.h"
@@ -52,6 +53,7 @@ struct GenerateArgs {
   double strength = 0.75;
   bool width_given = false, height_given = false;
   MemoryFlags memory;
+  bool profile = false;
 };
 
 // Image i of a batch: the -o path itself for the first, "<stem>_<i><ext>" for the others.
@@ -127,12 +129,16 @@ void run_generate(GenerateArgs a) {
   Backend& backend = memory.diffusion_backend();
   Backend& vae_backend = memory.vae_backend();
   options.text_backend = &memory.text_backend();
+  std::optional<GenerateProfile> profile;
+  if (a.profile) profile.emplace(backend, vae_backend);
 
   const uint64_t first_seed = a.seed < 0 ? std::random_device{}() : static_cast<uint64_t>(a.seed);
   for (int i = 0; i < a.batch_count; ++i) {
     options.seed = first_seed + static_cast<uint64_t>(i);
     auto last = std::chrono::steady_clock::now();
     const auto progress = [&](int step, int steps) {
+      // Before the clock is read: collecting waits for the step's ops to finish.
+      if (profile) profile->step_done(i + 1, step, steps);
       const auto now = std::chrono::steady_clock::now();
       fmt::print(stderr, "image {}/{}: step {}/{} {:.2f}s\n", i + 1, a.batch_count, step, steps,
                  std::chrono::duration<double>(now - last).count());
@@ -149,6 +155,7 @@ void run_generate(GenerateArgs a) {
     fmt::print(
         stderr, "image {}/{}: VAE decode {:.2f}s\n", i + 1, a.batch_count,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());
+    if (profile) profile->decode_done(i + 1);
 
     GenerationParams params;
     params.prompt = a.prompt;
@@ -216,6 +223,9 @@ void add_generate_command(CLI::App& app) {
                   "floor(steps * strength) steps)")
       ->capture_default_str();
   add_memory_flags(*cmd, args->memory);
+  cmd->add_flag("--profile", args->profile,
+                "Time every op of the diffusion backend and print per-op tables of one sampler "
+                "step and the VAE decode to stderr (slows the run a little)");
   cmd->callback([args, cmd] {
     args->width_given = cmd->count("--width") > 0;
     args->height_given = cmd->count("--height") > 0;

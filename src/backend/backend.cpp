@@ -1,6 +1,7 @@
 #include "backend/backend.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "tensor/float_convert.h"
@@ -72,7 +73,13 @@ Tensor Backend::empty(const Shape& shape, std::optional<DType> dtype, MemoryTag 
   return Tensor(arena_.allocate(dense_bytes(t, shape, op), tag, op), 0, t, shape);
 }
 
+void Backend::set_activation_dtype(DType t) {
+  if (!computes_in(t)) fail("{} cannot compute in {}", device().name(), dtype_name(t));
+  activation_dtype_ = t;
+}
+
 void Backend::write(const Tensor& dst, const void* src, uint64_t bytes) {
+  const OpScope scope(observer_, "write", {{"dst", dst}});
   check_operands("write", {{"dst", dst}}, false);
   if (bytes != dst.nbytes())
     fail("write: {} bytes given for {} of {} bytes", bytes, dst.describe(), dst.nbytes());
@@ -81,6 +88,7 @@ void Backend::write(const Tensor& dst, const void* src, uint64_t bytes) {
 }
 
 void Backend::read(const Tensor& src, void* dst, uint64_t bytes) {
+  const OpScope scope(observer_, "read", {{"src", src}});
   check_operands("read", {{"src", src}}, false);
   if (bytes != src.nbytes())
     fail("read: {} bytes asked of {} of {} bytes", bytes, src.describe(), src.nbytes());
@@ -149,6 +157,7 @@ std::vector<float> Backend::to_floats(const Tensor& t) {
 }
 
 Tensor Backend::linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const OpScope scope(observer_, "linear", {{"x", x}, {"w", weight}});
   const Tensor w = parameter(weight), b = parameter(bias);
   check_operands("linear", {{"x", x}, {"w", w}, {"b", b}}, false);
   if (x.rank() < 1 || w.rank() != 2 || x.dim(-1) != w.dim(1))
@@ -169,6 +178,7 @@ Tensor Backend::conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int st
 
 Tensor Backend::conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const Conv2dGeometry& g) {
+  const OpScope scope(observer_, "conv2d", {{"x", x}, {"w", weight}});
   const Tensor w = parameter(weight), b = parameter(bias);
   check_operands("conv2d", {{"x", x}, {"w", w}, {"b", b}}, false);
   if (x.rank() != 4 || w.rank() != 4 || x.dim(1) != w.dim(1))
@@ -190,6 +200,7 @@ Tensor Backend::conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias
 
 Tensor Backend::group_norm(const Tensor& x, int64_t groups, const Tensor& gamma_param,
                            const Tensor& beta_param, float eps) {
+  const OpScope scope(observer_, "group_norm", {{"x", x}});
   const Tensor gamma = parameter(gamma_param), beta = parameter(beta_param);
   check_operands("group_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}}, false);
   if (x.rank() < 2 || groups < 1 || x.dim(1) % groups != 0)
@@ -205,6 +216,7 @@ Tensor Backend::group_norm(const Tensor& x, int64_t groups, const Tensor& gamma_
 
 Tensor Backend::layer_norm(const Tensor& x, const Tensor& gamma_param, const Tensor& beta_param,
                            float eps) {
+  const OpScope scope(observer_, "layer_norm", {{"x", x}});
   const Tensor gamma = parameter(gamma_param), beta = parameter(beta_param);
   check_operands("layer_norm", {{"x", x}, {"gamma", gamma}, {"beta", beta}}, false);
   if (x.rank() < 1) fail("layer_norm: x {} has no dimension to normalise", x.describe());
@@ -217,6 +229,7 @@ Tensor Backend::layer_norm(const Tensor& x, const Tensor& gamma_param, const Ten
 }
 
 Tensor Backend::rms_norm(const Tensor& x, const Tensor& gamma_param, float eps) {
+  const OpScope scope(observer_, "rms_norm", {{"x", x}});
   const Tensor gamma = parameter(gamma_param);
   check_operands("rms_norm", {{"x", x}, {"gamma", gamma}}, false);
   if (x.rank() < 1) fail("rms_norm: x {} has no dimension to normalise", x.describe());
@@ -230,6 +243,7 @@ Tensor Backend::rms_norm(const Tensor& x, const Tensor& gamma_param, float eps) 
 Tensor Backend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = op == BinaryOp::Add ? "add" : "mul";
   if (!a.defined() || !b.defined()) fail("{}: an operand is none", name);
+  const OpScope scope(observer_, name, {{"a", a}, {"b", b}});
   check_operands(name, {{"a", a}, {"b", b}}, true);
   const Shape shape = broadcast_shape(name, a, b);
   Tensor out = output(shape, activation_dtype_, name);
@@ -245,6 +259,7 @@ Tensor Backend::mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor Backend::contiguous(const Tensor& x) {
+  const OpScope scope(observer_, "contiguous", {{"x", x}});
   check_operands("contiguous", {{"x", x}}, true);
   check_plain("contiguous", x);
   Tensor out = output(x.shape(), x.dtype(), "contiguous");
@@ -253,6 +268,7 @@ Tensor Backend::contiguous(const Tensor& x) {
 }
 
 Tensor Backend::permute(const Tensor& x, const std::vector<int>& dims) {
+  const OpScope scope(observer_, "permute", {{"x", x}});
   check_operands("permute", {{"x", x}}, true);
   check_plain("permute", x);
   Tensor view = x.permuted(dims);
@@ -263,6 +279,7 @@ Tensor Backend::permute(const Tensor& x, const std::vector<int>& dims) {
 
 Tensor Backend::concat(const std::vector<Tensor>& xs, int dim) {
   if (xs.empty()) fail("concat: no tensors given");
+  const OpScope scope(observer_, "concat", {{"x0", xs.front()}});
   const Tensor& first = xs.front();
   const int d = normalize_dim(dim, first.rank(), "concat");
   Shape shape = first.shape();
@@ -286,6 +303,7 @@ Tensor Backend::concat(const std::vector<Tensor>& xs, int dim) {
 }
 
 std::vector<Tensor> Backend::split(const Tensor& x, const std::vector<int64_t>& sizes, int dim) {
+  const OpScope scope(observer_, "split", {{"x", x}});
   check_operands("split", {{"x", x}}, true);
   check_plain("split", x);
   const int d = normalize_dim(dim, x.rank(), "split");
@@ -310,6 +328,7 @@ std::vector<Tensor> Backend::split(const Tensor& x, const std::vector<int64_t>& 
 }
 
 Tensor Backend::upsample_nearest2x(const Tensor& x) {
+  const OpScope scope(observer_, "upsample_nearest2x", {{"x", x}});
   check_operands("upsample_nearest2x", {{"x", x}}, false);
   check_plain("upsample_nearest2x", x);
   if (x.rank() != 4) fail("upsample_nearest2x: x {} is not [N, C, H, W]", x.describe());
@@ -320,6 +339,7 @@ Tensor Backend::upsample_nearest2x(const Tensor& x) {
 }
 
 Tensor Backend::activation(Activation a, const Tensor& x, std::string_view name) {
+  const OpScope scope(observer_, name, {{"x", x}});
   check_operands(name, {{"x", x}}, false);
   Tensor out = output(x.shape(), activation_dtype_, name);
   activation_into(a, x, out);
@@ -336,6 +356,7 @@ Tensor Backend::gelu(const Tensor& x, GeluApproximation approximation) {
 }
 
 Tensor Backend::geglu(const Tensor& x, GeluApproximation approximation) {
+  const OpScope scope(observer_, "geglu", {{"x", x}});
   check_operands("geglu", {{"x", x}}, false);
   if (x.rank() < 1 || x.dim(-1) % 2 != 0)
     fail("geglu: the last dimension of x {} is not hidden and gate halves", x.describe());
@@ -348,6 +369,7 @@ Tensor Backend::geglu(const Tensor& x, GeluApproximation approximation) {
 }
 
 Tensor Backend::softmax(const Tensor& x) {
+  const OpScope scope(observer_, "softmax", {{"x", x}});
   check_operands("softmax", {{"x", x}}, false);
   if (x.rank() < 1) fail("softmax: x {} has no dimension to normalise", x.describe());
   Tensor out = output(x.shape(), activation_dtype_, "softmax");
@@ -358,6 +380,7 @@ Tensor Backend::softmax(const Tensor& x) {
 
 Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
                           const Tensor& mask, std::optional<float> scale) {
+  const OpScope scope(observer_, "attention", {{"q", q}, {"k", k}});
   check_operands("attention", {{"q", q}, {"k", k}, {"v", v}, {"mask", mask}}, true);
   const bool shapes_ok = q.rank() == 3 && k.rank() == 3 && v.rank() == 3 && heads > 0 &&
                          k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0) && k.dim(1) == v.dim(1) &&
@@ -384,6 +407,7 @@ Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int
 
 Tensor Backend::rope(const Tensor& x, int64_t heads, const Tensor& cos, const Tensor& sin,
                      RopeLayout layout) {
+  const OpScope scope(observer_, "rope", {{"x", x}});
   check_operands("rope", {{"x", x}, {"cos", cos}, {"sin", sin}}, false);
   const bool ok = x.rank() == 3 && heads > 0 && x.dim(2) % heads == 0 &&
                   (x.dim(2) / heads) % 2 == 0 && cos.rank() == 2 && cos.dim(0) == x.dim(1) &&
@@ -398,6 +422,7 @@ Tensor Backend::rope(const Tensor& x, int64_t heads, const Tensor& cos, const Te
 
 std::pair<Tensor, Tensor> Backend::rope_tables(const Tensor& ids,
                                                const std::vector<int64_t>& axes_dim, double theta) {
+  const OpScope scope(observer_, "rope_tables", {{"ids", ids}});
   check_operands("rope_tables", {{"ids", ids}}, false);
   if (ids.rank() != 2 || ids.dim(1) != int64_t(axes_dim.size()))
     fail("rope_tables: ids {} should be [L, {}] for axes [{}]", ids.describe(), axes_dim.size(),
@@ -417,12 +442,26 @@ std::pair<Tensor, Tensor> Backend::rope_tables(const Tensor& ids,
 
 Tensor Backend::timestep_embedding(const Tensor& t, int64_t dim,
                                    const TimestepEmbeddingParams& params) {
+  const OpScope scope(observer_, "timestep_embedding", {{"t", t}});
   check_operands("timestep_embedding", {{"t", t}}, false);
   if (t.rank() != 1 || dim < 2)
     fail("timestep_embedding: t {} should be [N] and dim {} at least 2", t.describe(), dim);
   Tensor out = output({t.dim(0), dim}, activation_dtype_, "timestep_embedding");
   timestep_embedding_into(t, params, out);
   return out;
+}
+
+bool Backend::all_finite(const Tensor& x) {
+  const OpScope scope(observer_, "all_finite", {{"x", x}});
+  check_operands("all_finite", {{"x", x}}, true);
+  if (x.dtype() != DType::F32 && x.dtype() != DType::F16 && x.dtype() != DType::BF16)
+    fail("all_finite: {} is not F32, F16 or BF16", x.describe());
+  return all_finite_dense(x.is_contiguous() ? x : contiguous(x));
+}
+
+bool Backend::all_finite_dense(const Tensor& x) {
+  const std::vector<float> values = to_floats(x);
+  return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
 }
 
 }  // namespace ebb

@@ -25,6 +25,7 @@
 #include "backend/cpu/kernels/activations.h"
 #include "backend/cpu/kernels/rope.h"
 #include "backend/cpu/kernels/timestep_embedding.h"
+#include "backend/op_observer.h"
 #include "tensor/tensor.h"
 
 namespace ebb {
@@ -44,12 +45,6 @@ using cpu::GeluApproximation;
 using cpu::RopeLayout;
 using cpu::TimestepEmbeddingParams;
 
-// An op's operand as error messages name it: "w F16[320, 768]".
-struct Operand {
-  std::string_view name;
-  const Tensor& tensor;
-};
-
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -60,6 +55,12 @@ class Backend {
   Arena& arena() { return arena_; }
   // The dtype of op outputs and of empty() by default: F32, F16 or BF16.
   DType activation_dtype() const { return activation_dtype_; }
+  // Later ops compute in and output `t`; tensors made before keep their dtype. A pipeline
+  // redoes a stage that overflowed f16 in F32 this way. ebb::Error for a dtype the backend
+  // cannot compute in (the CPU: anything but F32).
+  void set_activation_dtype(DType t);
+  // Every op from now on is reported to `observer` (a profiler); nullptr stops reporting.
+  void set_op_observer(OpObserver* observer) { observer_ = observer; }
 
   // --- memory ---
   // Uninitialised dense tensor from the arena (dtype: the activation dtype unless given); `op`
@@ -127,6 +128,9 @@ class Backend {
                                         double theta);
   // Sinusoidal embedding of timesteps t [N] (F32 on every backend) -> [N, dim].
   Tensor timestep_embedding(const Tensor& t, int64_t dim, const TimestepEmbeddingParams& params);
+  // Whether every element of the F32, F16 or BF16 tensor `x` (views too) is finite: no NaN,
+  // no infinity.
+  bool all_finite(const Tensor& x);
 
  protected:
   explicit Backend(std::unique_ptr<DeviceMemory> memory, DType activation_dtype = DType::F32)
@@ -136,6 +140,7 @@ class Backend {
   // for every such operand before checking devices; `p` may be undefined. The CPU backend
   // returns `p` as is; the CUDA backend converts a device parameter of another float type.
   virtual Tensor parameter(const Tensor& p) { return p; }
+  virtual bool computes_in(DType t) const { return t == DType::F32; }
 
   // Hooks. Shapes and devices are checked and `out` is allocated (dense) by the caller;
   // dtypes are the backend's to check (fail_unsupported). x, gamma, beta, b are dense.
@@ -174,6 +179,8 @@ class Backend {
                                 double theta, const Tensor& cos, const Tensor& sin) = 0;
   virtual void timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams& params,
                                        const Tensor& out) = 0;
+  // x dense. This default reads x back to the host; a device answers on the device.
+  virtual bool all_finite_dense(const Tensor& x);
 
   // "linear on cpu does not support x F32[2, 8], w Q2_K[4, 8]"
   [[noreturn]] void fail_unsupported(std::string_view op,
@@ -190,6 +197,7 @@ class Backend {
 
   Arena arena_;
   DType activation_dtype_;
+  OpObserver* observer_ = nullptr;
 };
 
 }  // namespace ebb

@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda_memory.h"
 #include "backend/cuda/cuda_transfer.h"
 #include "backend/cuda/cudnn_conv.h"
+#include "backend/cuda/op_profiler.h"
 #endif
 
 namespace ebb {
@@ -63,6 +64,15 @@ std::unique_ptr<DeviceTransfer> make_device_transfer(Backend& backend) {
 #endif
   (void)backend;
   return nullptr;
+}
+
+std::unique_ptr<OpProfiler> make_op_profiler(Backend& backend) {
+#ifdef EBB_HAVE_CUDA
+  if (auto* cuda = dynamic_cast<CudaBackend*>(&backend))
+    return std::make_unique<CudaOpProfiler>(cuda->device_index(), cuda->stream());
+#endif
+  (void)backend;
+  return std::make_unique<HostOpProfiler>();
 }
 
 Backend& BackendSet::get(const std::string& device) {

@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/device_transfer.h"
+#include "backend/op_profiler.h"
 #include "weights/budget_flags.h"
 
 namespace ebb {
@@ -33,6 +34,10 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOp
 // The weight store's uploads to `backend`'s device: a CudaTransfer for a CUDA backend, nullptr
 // for a backend that reads host memory directly (the CPU).
 std::unique_ptr<DeviceTransfer> make_device_transfer(Backend& backend);
+
+// A profiler timing `backend`'s ops where they run: CUDA events on a CUDA backend's compute
+// stream, the host clock otherwise. Attach it with backend.set_op_observer().
+std::unique_ptr<OpProfiler> make_op_profiler(Backend& backend);
 
 class BackendSet {
  public:

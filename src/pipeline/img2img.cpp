@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "models/vae.h"
 #include "pipeline/guided_sampling.h"
+#include "pipeline/overflow_guard.h"
 #include "pipeline/schedule.h"
 #include "pipeline/torch_rng.h"
 #include "pipeline/vae_tiling.h"
@@ -36,11 +37,15 @@ Tensor img2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
   const SamplingPlan plan =
       plan_from_step(full, options.steps - strength_steps(options.steps, strength));
 
-  const Tensor image = from_rgb8(backend, init_image);
   store.begin_stage(Stage::Vae);
-  const Tensor moments = options.vae_tiling ? vae_encode_moments_tiled(backend, store, spec.vae,
-                                                                       image, *options.vae_tiling)
-                                            : vae_encode_moments(backend, store, spec.vae, image);
+  // An encode redone in F32 hands its moments back in the activation dtype the ops below use.
+  const Tensor moments = backend.import_from(
+      backend, run_with_f32_fallback(backend, "VAE encode", [&] {
+        const Tensor image = from_rgb8(backend, init_image);
+        return options.vae_tiling
+                   ? vae_encode_moments_tiled(backend, store, spec.vae, image, *options.vae_tiling)
+                   : vae_encode_moments(backend, store, spec.vae, image);
+      }));
   store.end_stage(Stage::Vae);
   const Shape shape = image_latent_shape(spec, options);
   TorchCpuGenerator generator(options.seed);

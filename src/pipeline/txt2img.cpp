@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "pipeline/guided_sampling.h"
+#include "pipeline/overflow_guard.h"
 #include "pipeline/schedule.h"
 #include "pipeline/torch_rng.h"
 
@@ -29,10 +30,12 @@ Tensor decode_latent(Backend& backend, WeightStore& store, const DiffusionModelS
                      const Tensor& latent, const std::optional<VaeTiling>& tiling) {
   std::vector<float> z = backend.to_floats(latent);
   for (float& v : z) v /= spec.vae_scaling_factor;
-  const Tensor scaled = backend.from_floats(latent.shape(), z);
   store.begin_stage(Stage::Vae);
-  Tensor image = tiling ? vae_decode_tiled(backend, store, spec.vae, scaled, *tiling)
-                        : vae_decode(backend, store, spec.vae, scaled);
+  Tensor image = run_with_f32_fallback(backend, "VAE decode", [&] {
+    const Tensor scaled = backend.from_floats(latent.shape(), z);
+    return tiling ? vae_decode_tiled(backend, store, spec.vae, scaled, *tiling)
+                  : vae_decode(backend, store, spec.vae, scaled);
+  });
   store.end_stage(Stage::Vae);
   return image;
 }

@@ -50,6 +50,8 @@ Tensor txt2img_latent(Backend& backend, WeightStore& store, const DiffusionModel
                       const Txt2ImgProgress& progress = {});
 
 // vae.decode(latent / scaling factor): the image [1, 3, H, W], unclamped (about [-1, 1]).
+// Decoded in the activation dtype; when that overflows (NaN or infinity), decoded again in F32
+// and returned in F32 (pipeline/overflow_guard.h).
 Tensor decode_latent(Backend& backend, WeightStore& store, const DiffusionModelSpec& spec,
                      const Tensor& latent, const std::optional<VaeTiling>& tiling);
 

@@ -21,6 +21,7 @@
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "support/temp_dir.h"
+#include "support/vae_copy.h"
 
 namespace ebb {
 namespace {
@@ -164,25 +165,11 @@ TEST(Vae, SampleIsMeanPlusClampedStandardDeviationTimesNoise) {
   EXPECT_THROW(vae_latent_sample(backend, moments, to_backend(backend, {2, 4, 3, 4}, e)), Error);
 }
 
-// A VAE-only file holding sd1-tiny's VAE tensors, each passed through `edit` (which may rename
-// or reshape it; an empty name drops it).
+// A VAE-only file holding sd1-tiny's VAE tensors, each passed through `edit`.
 std::string write_vae_copy(const test::TempDir& dir,
                            const std::function<void(TensorToWrite&)>& edit) {
-  static const MappedFile file = MappedFile::open(checkpoint("sd1"), MapMode::ReadOnly);
-  static const SafetensorsHeader header = parse_safetensors(file.bytes(), "sd1-tiny");
-  std::vector<TensorToWrite> tensors;
-  for (const TensorInfo& info : header.tensors) {
-    if (!info.name.starts_with("first_stage_model.")) continue;
-    const std::byte* data = file.bytes().data() + info.offset;
-    TensorToWrite t{info.name, info.dtype, info.shape,
-                    [data](std::span<std::byte> dst, uint64_t offset) {
-                      std::memcpy(dst.data(), data + offset, dst.size());
-                    }};
-    edit(t);
-    if (!t.name.empty()) tensors.push_back(std::move(t));
-  }
   const std::string path = dir / "vae.safetensors";
-  write_safetensors(path, tensors, {}, true);
+  test::write_vae_copy(checkpoint("sd1"), path, edit);
   return path;
 }
 

@@ -21,8 +21,12 @@ std::unique_ptr<DeviceMemory> device_memory(int device) {
   return make_cuda_memory(device);
 }
 
+bool float_activation(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+}
+
 DType checked_activation_dtype(DType t) {
-  if (t != DType::F32 && t != DType::F16 && t != DType::BF16)
+  if (!float_activation(t))
     fail("CUDA backend: activations must be F32, F16 or BF16, not {}", dtype_name(t));
   return t;
 }
@@ -108,6 +112,10 @@ void CudaBackend::upload_staged(std::byte* dst, std::span<const std::byte> src, 
 Tensor CudaBackend::parameter(const Tensor& p) {
   // Anything else (a parameter left in host memory) fails the op's device check, named.
   return p.defined() && p.device() == device() ? in_activation_dtype(p) : p;
+}
+
+bool CudaBackend::computes_in(DType t) const {
+  return float_activation(t);
 }
 
 void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {

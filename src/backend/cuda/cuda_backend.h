@@ -73,6 +73,7 @@ class CudaBackend final : public Backend {
 
  protected:
   Tensor parameter(const Tensor& p) override;
+  bool computes_in(DType t) const override;
   void copy_from_host(const Tensor& dst, const void* src) override;
   void copy_to_host(const Tensor& src, void* dst) override;
   void linear_into(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) override;
@@ -97,6 +98,7 @@ class CudaBackend final : public Backend {
                         const Tensor& cos, const Tensor& sin) override;
   void timestep_embedding_into(const Tensor& t, const TimestepEmbeddingParams& params,
                                const Tensor& out) override;
+  bool all_finite_dense(const Tensor& x) override;
 
  private:
   // A parameter already on this device (uploaded by the weight store as stored) in the

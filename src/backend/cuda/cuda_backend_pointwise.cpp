@@ -1,13 +1,15 @@
 // The CUDA backend's ops that map one to one onto the kernels of backend/cuda/kernels/: norms,
 // broadcasting arithmetic, activations, softmax, copies, upsampling, RoPE and timestep
-// embeddings. Operands are of the activation dtype (the base class
+// embeddings, and the finiteness check. Operands are of the activation dtype (the base class
 // has checked shapes and devices).
 #include <type_traits>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_memory.h"
 #include "backend/cuda/kernels/activations.h"
 #include "backend/cuda/kernels/elementwise.h"
+#include "backend/cuda/kernels/finite.h"
 #include "backend/cuda/kernels/layout.h"
 #include "backend/cuda/kernels/norms.h"
 #include "backend/cuda/kernels/rope.h"
@@ -162,6 +164,20 @@ void CudaBackend::timestep_embedding_into(const Tensor& t, const TimestepEmbeddi
     cuda::timestep_embedding<T>(data_of<float>(t), t.dim(0), out.dim(1), params,
                                 mutable_data_of<T>(out), stream_);
   });
+}
+
+bool CudaBackend::all_finite_dense(const Tensor& x) {
+  CudaDeviceScope scope(device_index());
+  const Tensor flag = empty({1}, DType::U32, MemoryTag::Scratch, "all_finite");
+  cuda::check(cudaMemsetAsync(flag.mutable_bytes(), 0, sizeof(unsigned), stream_),
+              "cudaMemsetAsync");
+  with_storage_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::flag_nonfinite<T>(data_of<T>(x), x.numel(), mutable_data_of<unsigned>(flag), stream_);
+  });
+  unsigned bad = 0;
+  copy_to_host(flag, &bad);
+  return bad == 0;
 }
 
 }  // namespace ebb
