@@ -9,8 +9,11 @@
 // on the host, a tensor whose file dtype is what the consumer reads is served zero-copy from the
 // mapping; otherwise (conversion to f32, or --no-mmap) it has an owned host buffer. Device
 // placements upload blocks through a DeviceTransfer; streamed components keep as many blocks
-// resident as the plan allows and upload the rest ahead of use, predicting the order from the
-// previous pass.
+// resident as the plan allows and upload the rest ahead of use into fixed upload slots
+// (weights/upload_slots.h), predicting the order from the previous pass. Streamed from owned
+// reads, their blocks are read ahead on a reader thread (weights/block_reader.h). Compute is
+// ordered after an upload on the device, so the thread enqueuing block i never waits for block
+// i+1's copy.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -23,6 +26,7 @@
 #include "io/direct_reader.h"
 #include "io/model_source.h"
 #include "tensor/device.h"
+#include "weights/block_reader.h"
 #include "weights/ledger.h"
 #include "weights/memory_plan.h"
 
@@ -65,8 +69,10 @@ class WeightLease {
 
 // What the store did, for reports and tests.
 struct WeightStoreStats {
-  double load_seconds = 0;         // reading, converting and (synchronously) uploading
-  double upload_wait_seconds = 0;  // compute waiting for a streamed block to land
+  double load_seconds = 0;  // reading, converting and (synchronously) uploading
+  // The host blocked ordering compute after a streamed block's upload (a GPU orders it on the
+  // device: ~0) or waiting for its read.
+  double upload_wait_seconds = 0;
   uint64_t uploads = 0;
   uint64_t uploaded_bytes = 0;
   uint64_t resident_block_bytes = 0;    // streamed components: blocks kept across steps
@@ -120,6 +126,12 @@ class WeightStore {
   void load_host(Block& b);
   void drop_host(Block& b);
   void upload(Block& b);
+  void upload_into(Block& b, std::shared_ptr<Storage> storage,
+                   std::shared_ptr<TransferEvent> after);
+  void upload_streamed(Block& b);
+  bool reads_ahead(const Block& b) const;
+  void request_read(Block& b);
+  void drop_read(Block& b);
   void pin_streamed_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
@@ -142,6 +154,8 @@ class WeightStore {
   std::optional<uint32_t> last_streamed_;
   WeightStoreStats stats_;
   int active_leases_ = 0;
+  // Streamed components without the mapping; declared last so its thread stops first.
+  std::unique_ptr<BlockReader> reader_;
 };
 
 }  // namespace ebb

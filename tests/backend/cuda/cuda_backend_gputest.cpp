@@ -416,7 +416,7 @@ TEST_F(CudaDevice, TransferUploadsPiecesThroughBoundedStaging) {
   const std::shared_ptr<Storage> b = transfer.allocate(small.size(), "block b");
   EXPECT_EQ(a->device(), Device::cuda(0));
   const std::shared_ptr<TransferEvent> done =
-      transfer.upload({{big, a->data()}, {small, b->data()}});
+      transfer.upload({{big, a->data()}, {small, b->data()}}, nullptr);
   done->wait();
   EXPECT_TRUE(done->done());
   EXPECT_EQ(device_bytes(a, big.size()), big);
