@@ -65,11 +65,12 @@ PY
 }
 
 # The stream budget that keeps a fraction of the UNet resident: the planner's smallest
-# streaming budget (from its error for a 1 MiB budget) plus that fraction of the UNet.
+# streaming budget (from its error for a 0.1 GiB budget, which still holds the backend's own
+# workspace) plus that fraction of the UNet.
 stream_budget() {
   local model=$1 size=$2 fraction=$3
   "$EBB" generate -m "$WORK/$model.safetensors" -p x -W "$size" -H "$size" --steps 1 \
-    --stream-layers --max-vram 0.001 -o "$WORK/none.png" 2>&1 |
+    --stream-layers --max-vram 0.1 -o "$WORK/none.png" 2>&1 | tee "$WORK/probe.txt" |
     python3 -c '
 import re, sys
 t = sys.stdin.read(); f = float(sys.argv[1])

@@ -440,13 +440,19 @@ void WeightStore::acquire_streamed(Block& b) {
   const auto index = static_cast<uint32_t>(&b - blocks_.data());
   if (last_streamed_ && *last_streamed_ != index) blocks_[*last_streamed_].next = index;
   last_streamed_ = index;
-  // The prefetch window: this block and the ones predicted to follow it.
+  // The prefetch window: this block and the ones predicted to follow it, up to (prefetch + 1)
+  // streamed ones in all (as many as there are slots). Resident blocks in between are walked
+  // over, so the copy queue keeps working while they compute instead of idling until the
+  // streamed block before the next upload is reached.
   std::vector<uint32_t> window{index};
+  int streamed = b.resident ? 0 : 1;
   for (std::optional<uint32_t> n = b.next;
-       n && static_cast<int>(window.size()) <= plan_.prefetch_depth &&
+       n && streamed <= plan_.prefetch_depth &&
        std::find(window.begin(), window.end(), *n) == window.end();
-       n = blocks_[*n].next)
+       n = blocks_[*n].next) {
     window.push_back(*n);
+    if (!blocks_[*n].resident) ++streamed;
+  }
   const ComponentState& c = components_[b.component];
   // Streamed blocks outside the window go first, so the uploads below find free slots.
   for (uint32_t s : c.blocks) {

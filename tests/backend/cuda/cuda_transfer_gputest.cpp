@@ -32,10 +32,10 @@ class CudaTransferTest : public ::testing::Test {
     if (!test::device_present(why)) GTEST_SKIP() << why;
   }
   // Enqueues tens of milliseconds of products on the compute stream.
-  static void busy(CudaBackend& gpu) {
-    const Tensor x = gpu.empty({4096, 4096}, DType::F16);
-    const Tensor w = gpu.empty({4096, 4096}, DType::F16);
-    for (int i = 0; i < 200; ++i) (void)gpu.linear(x, w, Tensor{});
+  static void busy(CudaBackend& gpu, int products) {
+    const Tensor x = gpu.empty({4096, 4096});
+    const Tensor w = gpu.empty({4096, 4096});
+    for (int i = 0; i < products; ++i) (void)gpu.linear(x, w, Tensor{});
   }
 };
 
@@ -47,7 +47,7 @@ TEST_F(CudaTransferTest, AnUploadWaitsForItsFenceOnly) {
   const auto early = transfer.allocate(4096, "early");
   const auto late = transfer.allocate(4096, "late");
   const std::shared_ptr<TransferEvent> before = transfer.compute_fence();
-  busy(gpu);
+  busy(gpu, 200);
   const std::shared_ptr<TransferEvent> after = transfer.compute_fence();
   const auto landed_early =
       transfer.upload({{{source->data(), 4096}, early->data(), source}}, before);
@@ -71,7 +71,7 @@ TEST_F(CudaTransferTest, ComputeOrderedAfterAnUploadReadsItsBytes) {
   std::memcpy(source->data(), values.data(), n * sizeof(float));
   const auto weights = transfer.allocate(n * sizeof(float), "weights");
   const std::shared_ptr<TransferEvent> fence = transfer.compute_fence();
-  busy(gpu);  // the upload overlaps it; the sum below waits for the upload
+  busy(gpu, 20);  // the upload overlaps it; the sum below waits for the upload
   const auto landed = transfer.upload(
       {{{source->data(), static_cast<size_t>(n * sizeof(float))}, weights->data(), source}}, fence);
   transfer.compute_after(*landed);
