@@ -2,7 +2,8 @@
 // distinct sizes, checked from the ledger: default keeps everything (peak = the sum), eager
 // loads at start, free-after-stage leaves nothing of finished components, sequential peaks at
 // the largest stage, disk keeps one block, lazy-load drops the page cache of finished
-// components; and a model file that changes while mapped is reported, not a SIGBUS.
+// components; repeated generations from the mapping do not grow resident memory; and a model
+// file that changes while mapped or streamed is reported, not a SIGBUS.
 #include <linux/magic.h>
 #include <sys/vfs.h>
 
@@ -12,11 +13,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backend/simulated_device.h"
 #include "core/error.h"
 #include "io/page_cache.h"
 #include "support/expect_error.h"
 #include "support/synthetic_pipeline.h"
 #include "support/temp_dir.h"
+#include "weights/process_memory.h"
 
 namespace ebb {
 namespace {
@@ -159,6 +162,39 @@ TEST_F(MemoryPlansTest, LazyLoadDropsThePageCacheOfFinishedComponents) {
   for (const LedgerEntry& e : ledger.entries())
     sampled |= e.event == LedgerEvent::Sample && e.device == "page_cache_kept";
   EXPECT_TRUE(sampled);
+}
+
+// stable-diffusion.cpp #1675: with mmap on, resident memory grew from one generation to the
+// next. Here mapped weights own nothing and released ones are unmapped, so eight more
+// generations add far less than one copy of the model would.
+TEST_F(MemoryPlansTest, RepeatedGenerationsFromTheMappingDoNotGrowResidentMemory) {
+  MemoryPlan plan;
+  plan.release = Release::AfterStage;
+  WeightStore store(*source, ledger, plan);
+  test::run_synthetic_pipeline(store);
+  const ResidentMemory first = resident_memory();
+  for (int i = 0; i < 8; ++i) test::run_synthetic_pipeline(store);
+  const ResidentMemory last = resident_memory();
+  EXPECT_LT(last.anon + last.file, first.anon + first.file + test::synthetic_total_bytes());
+  EXPECT_EQ(ledger.current("cpu", MemoryTag::Weights), 0u);
+}
+
+// A streamed read checks the file before it is queued, like any other load.
+TEST_F(MemoryPlansTest, AModelFileChangedWhileStreamingFromReadsIsReported) {
+  MemoryPlan plan;
+  plan.placement["diffusion_model"] = WeightPlacement::Streamed;
+  plan.use_mmap = false;
+  plan.resident_block_bytes = 0;
+  SimulatedDevice device(1, Arena::kUnlimited);
+  WeightStore store(*source, ledger, plan, &device);
+  store.begin_stage(Stage::Diffusion);
+  std::filesystem::resize_file(path, 100);
+  test::expect_error_with(
+      [&] {
+        const WeightLease lease = store.lease("diffusion_model", "input_blocks.0.");
+        (void)lease.get("input_blocks.0.weight");
+      },
+      {path});
 }
 
 TEST_F(MemoryPlansTest, AModelFileChangedWhileMappedIsReportedBeforeLoading) {
