@@ -428,7 +428,10 @@ void WeightStore::drop_device(Block& b) {
   }
   b.upload.reset();
   b.device_storage.reset();
-  if (b.resident) stats_.resident_block_bytes -= b.device_size;
+  if (b.resident) {
+    stats_.resident_block_bytes -= b.device_size;
+    resident_reserved_ -= Arena::block_size(b.device_size);
+  }
   b.resident = false;
   ledger_.record(LedgerEvent::Free, MemoryTag::Weights, device_name(), c.name, b.key,
                  b.device_size);
@@ -470,9 +473,11 @@ void WeightStore::acquire_streamed(Block& b) {
   for (uint32_t w : window) {
     Block& next = blocks_[w];
     if (next.device_storage) continue;
-    if (stats_.resident_block_bytes + next.device_size <= plan_.resident_block_bytes) {
+    // Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
+    if (resident_reserved_ + Arena::block_size(next.device_size) <= plan_.resident_block_bytes) {
       next.resident = true;
       stats_.resident_block_bytes += next.device_size;
+      resident_reserved_ += Arena::block_size(next.device_size);
       upload(next);
     } else {
       upload_streamed(next);
@@ -548,6 +553,7 @@ void WeightStore::drop_read(Block& b) {
 
 void WeightStore::begin_stage(Stage stage) {
   ledger_.mark(fmt::format("begin {}", stage_name(stage)));
+  steps_in_stage_ = 0;
   for (ComponentState& c : components_) {
     Stage s;
     if (!stage_of(c.name, s) || s != stage || c.release == Release::AfterUse) continue;
@@ -603,6 +609,28 @@ void WeightStore::evict_page_cache(ComponentState& c) {
 void WeightStore::step_done() {
   ledger_.mark("step");
   sample_rss();
+  if (!device_) return;
+  const uint64_t misses = device_->backend().arena().stats().device_allocations;
+  ledger_.sample("device_allocations", device_name(), misses);
+  // Past the first steps a step repeats the previous one's allocations, so one the arena's
+  // cache could not serve means it evicted cached blocks to stay in the budget (cudaFree waits
+  // for the whole device) and will again every step: a streamed component gives up resident
+  // blocks until its steps run from the cache.
+  if (++steps_in_stage_ > 2 && misses > misses_at_step_) demote_resident_block();
+  misses_at_step_ = misses;
+}
+
+void WeightStore::demote_resident_block() {
+  Block* largest = nullptr;
+  for (Block& b : blocks_)
+    if (b.resident && b.pins == 0 && (!largest || b.device_size > largest->device_size))
+      largest = &b;
+  if (!largest) return;
+  ComponentState& c = components_[largest->component];
+  drop_device(*largest);
+  plan_.resident_block_bytes = resident_reserved_;  // it is not made resident again
+  ++stats_.demoted_blocks;
+  ledger_.sample("demoted", c.name, largest->device_size);
 }
 
 void WeightStore::sample_rss() {

@@ -78,6 +78,7 @@ struct WeightStoreStats {
   uint64_t resident_block_bytes = 0;    // streamed components: blocks kept across steps
   uint64_t largest_streamed_block = 0;  // bytes on the device
   uint64_t page_cache_kept = 0;         // bytes the kernel did not drop on eviction
+  uint64_t demoted_blocks = 0;  // resident blocks given up because steps missed the arena cache
 };
 
 class WeightStore {
@@ -101,7 +102,9 @@ class WeightStore {
   // gets a mark and residency samples.
   void begin_stage(Stage stage);
   void end_stage(Stage stage);
-  // A sampler step finished: a ledger mark and a resident-memory sample.
+  // A sampler step finished: a ledger mark, a resident-memory sample and the device arena's
+  // allocation count; a streamed component gives up a resident block when a steady step had
+  // to take memory from the device (under a full budget: evictions, each a device-wide wait).
   void step_done();
 
   const ModelSource& source() const { return source_; }
@@ -132,6 +135,7 @@ class WeightStore {
   bool reads_ahead(const Block& b) const;
   void request_read(Block& b);
   void drop_read(Block& b);
+  void demote_resident_block();
   void pin_streamed_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
@@ -154,6 +158,9 @@ class WeightStore {
   std::optional<uint32_t> last_streamed_;
   WeightStoreStats stats_;
   int active_leases_ = 0;
+  uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes
+  int steps_in_stage_ = 0;
+  uint64_t misses_at_step_ = 0;  // the device arena's device_allocations at the last step
   // Streamed components without the mapping; declared last so its thread stops first.
   std::unique_ptr<BlockReader> reader_;
 };

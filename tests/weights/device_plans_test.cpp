@@ -137,6 +137,39 @@ INSTANTIATE_TEST_SUITE_P(Residency, StreamingTest,
                          ::testing::Values(StreamCase{0, 1}, StreamCase{2, 1}, StreamCase{2, 2},
                                            StreamCase{5, 1}));
 
+// A steady step the arena's cache could not serve (under a full budget: evictions, each a
+// device-wide wait on a GPU) makes streaming give up a resident block; steps served from the
+// cache change nothing.
+TEST_F(DevicePlansTest, StreamingGivesUpResidentBlocksWhileStepsMissTheArenaCache) {
+  MemoryPlan plan = on_device(WeightPlacement::Streamed);
+  plan.resident_block_bytes = 4 * block_bytes();
+  WeightStore store(*source, ledger, plan, &device);
+  const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
+  uint64_t fresh = 3 << 20;
+  const auto step = [&](bool miss) {
+    for (int b = 0; b < s.blocks; ++b) {
+      const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
+      const WeightLease lease = store.lease(s.component, prefix);
+      (void)lease.get(prefix + "weight");
+    }
+    // A size class the arena has not seen stands in for an activation it had to evict for.
+    if (miss) (void)device.backend().arena().allocate(fresh += 1 << 20, MemoryTag::Activations, "");
+    store.step_done();
+  };
+  store.begin_stage(Stage::Diffusion);
+  for (int i = 0; i < 4; ++i) step(false);
+  EXPECT_EQ(store.stats().demoted_blocks, 0u);
+  EXPECT_EQ(store.stats().resident_block_bytes, 4 * block_bytes());
+  step(true);
+  step(true);
+  EXPECT_EQ(store.stats().demoted_blocks, 2u);
+  EXPECT_EQ(store.stats().resident_block_bytes, 2 * block_bytes());
+  for (int i = 0; i < 3; ++i) step(false);
+  EXPECT_EQ(store.stats().demoted_blocks, 2u);
+  EXPECT_EQ(store.stats().resident_block_bytes, 2 * block_bytes());  // not made resident again
+  store.end_stage(Stage::Diffusion);
+}
+
 TEST_F(DevicePlansTest, StreamingFromOwnedReadsHoldsOnlyTheBlocksInFlightOnTheHost) {
   MemoryPlan plan = on_device(WeightPlacement::Streamed);
   plan.use_mmap = false;
