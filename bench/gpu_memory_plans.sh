@@ -7,12 +7,15 @@
 #
 #   bench/gpu_memory_plans.sh [sd1] [sdxl]      (default: both)
 # Environment: EBB, SYNTH (the binaries), WORK (scratch dir, needs ~12 GB), STEPS_sd1,
-# STEPS_sdxl (sampler steps; step time is the metric), H2D_GBPS (pinned host→device rate).
+# STEPS_sdxl (sampler steps; step time is the metric), H2D_GBPS (pinned host→device rate),
+# DEPTHS (prefetch depths, default "1 2"), SKIP_COLD=1 (no cold-read and --direct-io rows).
 set -uo pipefail
 EBB=${EBB:-bin/ebb}
 SYNTH=${SYNTH:-bin/ebb-synth}
 WORK=${WORK:-/tmp/ebb-plans}
 H2D_GBPS=${H2D_GBPS:-53.5}
+DEPTHS=${DEPTHS:-1 2}
+SKIP_COLD=${SKIP_COLD:-0}
 mkdir -p "$WORK"
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=(sd1 sdxl)
@@ -100,29 +103,33 @@ for model in "${models[@]}"; do
   file="$WORK/$model.safetensors"
   [ -f "$file" ] || "$SYNTH" "$model" --size full -o "$file" >/dev/null
   bytes=$(stat -c %s "$file")
-  # Cold reads: dd, then Ebb reading every weight at start, the cache dropped before each.
-  evict "$file"
-  dd_s=$( { TIMEFORMAT=%R; time dd if="$file" of=/dev/null bs=16M 2>/dev/null; } 2>&1 | tail -1)
-  echo "| $model dd (cold, buffered) | $(python3 -c "print(f'{$bytes / $dd_s / 1e9:.2f} GB/s in $dd_s s')") |"
-  evict "$file"
-  row "$model" "$size" 1 "cold --eager-load --direct-io (1 step)" --eager-load --direct-io
-  evict "$file"
-  row "$model" "$size" 1 "cold --eager-load --no-mmap (1 step)" --eager-load --no-mmap
+  if [ "$SKIP_COLD" != 1 ]; then
+    # Cold reads: dd, then Ebb reading every weight at start, the cache dropped before each.
+    evict "$file"
+    dd_s=$( { TIMEFORMAT=%R; time dd if="$file" of=/dev/null bs=16M 2>/dev/null; } 2>&1 | tail -1)
+    echo "| $model dd (cold, buffered) | $(python3 -c "print(f'{$bytes / $dd_s / 1e9:.2f} GB/s in $dd_s s')") |"
+    evict "$file"
+    row "$model" "$size" 1 "cold --eager-load --direct-io (1 step)" --eager-load --direct-io
+    evict "$file"
+    row "$model" "$size" 1 "cold --eager-load --no-mmap (1 step)" --eager-load --no-mmap
+  fi
   RESIDENT_STEP=0 row "$model" "$size" "$steps" eager --eager-load
   RESIDENT_STEP=$(cat "$WORK/resident_step" 2>/dev/null || echo 0)
   export RESIDENT_STEP
   row "$model" "$size" "$steps" "--memory auto --max-vram 4" --memory auto --max-vram 4
   for fraction in 0.25 0.5 0.9; do
     budget=$(stream_budget "$model" "$size" "$fraction")
-    for depth in 1 2; do
+    for depth in $DEPTHS; do
       row "$model" "$size" "$steps" "stream ${fraction} (--max-vram $budget), prefetch $depth" \
         --stream-layers --max-vram "$budget" --layer-prefetch-depth "$depth"
     done
   done
-  budget=$(stream_budget "$model" "$size" 0.25)
-  evict "$file"
-  row "$model" "$size" "$steps" "stream 0.25 (--max-vram $budget) --direct-io, cold" \
-    --stream-layers --max-vram "$budget" --direct-io
+  if [ "$SKIP_COLD" != 1 ]; then
+    budget=$(stream_budget "$model" "$size" 0.25)
+    evict "$file"
+    row "$model" "$size" "$steps" "stream 0.25 (--max-vram $budget) --direct-io, cold" \
+      --stream-layers --max-vram "$budget" --direct-io
+  fi
   unset RESIDENT_STEP
 done
 echo "model sizes: $(for m in "${models[@]}"; do stat -c '%n %s' "$WORK/$m.safetensors"; done | tr '\n' ' ')"

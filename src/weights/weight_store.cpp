@@ -554,6 +554,7 @@ void WeightStore::drop_read(Block& b) {
 void WeightStore::begin_stage(Stage stage) {
   ledger_.mark(fmt::format("begin {}", stage_name(stage)));
   steps_in_stage_ = 0;
+  refilling_ = false;
   for (ComponentState& c : components_) {
     Stage s;
     if (!stage_of(c.name, s) || s != stage || c.release == Release::AfterUse) continue;
@@ -615,22 +616,30 @@ void WeightStore::step_done() {
   // Past the first steps a step repeats the previous one's allocations, so one the arena's
   // cache could not serve means it evicted cached blocks to stay in the budget (cudaFree waits
   // for the whole device) and will again every step: a streamed component gives up resident
-  // blocks until its steps run from the cache.
-  if (++steps_in_stage_ > 2 && misses > misses_at_step_) demote_resident_block();
+  // blocks until its steps run from the cache. The step after a demotion refills what the
+  // evictions took, with room to spare, so its misses are not counted.
+  const bool missed = misses > misses_at_step_;
   misses_at_step_ = misses;
+  if (++steps_in_stage_ <= 2) return;
+  if (refilling_) {
+    refilling_ = false;
+  } else if (missed) {
+    refilling_ = demote_resident_block();
+  }
 }
 
-void WeightStore::demote_resident_block() {
+bool WeightStore::demote_resident_block() {
   Block* largest = nullptr;
   for (Block& b : blocks_)
     if (b.resident && b.pins == 0 && (!largest || b.device_size > largest->device_size))
       largest = &b;
-  if (!largest) return;
+  if (!largest) return false;
   ComponentState& c = components_[largest->component];
   drop_device(*largest);
   plan_.resident_block_bytes = resident_reserved_;  // it is not made resident again
   ++stats_.demoted_blocks;
   ledger_.sample("demoted", c.name, largest->device_size);
+  return true;
 }
 
 void WeightStore::sample_rss() {

@@ -135,7 +135,8 @@ class WeightStore {
   bool reads_ahead(const Block& b) const;
   void request_read(Block& b);
   void drop_read(Block& b);
-  void demote_resident_block();
+  // Gives up the largest resident streamed block; false when there is none.
+  bool demote_resident_block();
   void pin_streamed_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
@@ -161,6 +162,7 @@ class WeightStore {
   uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes
   int steps_in_stage_ = 0;
   uint64_t misses_at_step_ = 0;  // the device arena's device_allocations at the last step
+  bool refilling_ = false;       // the step after a demotion
   // Streamed components without the mapping; declared last so its thread stops first.
   std::unique_ptr<BlockReader> reader_;
 };

@@ -59,6 +59,25 @@ class ComputeFence final : public TransferEvent {
   cudaEvent_t event_ = nullptr;
 };
 
+// Pieces adjacent on both sides become one copy: a block's tensors usually lie back to back in
+// the file and, their sizes being multiples of the device alignment, on the device too, so a
+// block moves in a few large DMA transfers instead of one per tensor.
+std::vector<UploadPiece> merge_adjacent(std::vector<UploadPiece> pieces) {
+  std::vector<UploadPiece> merged;
+  for (UploadPiece& p : pieces) {
+    if (!merged.empty()) {
+      UploadPiece& last = merged.back();
+      if (last.src.data() + last.src.size() == p.src.data() &&
+          last.dst + last.src.size() == p.dst && last.source == p.source) {
+        last.src = {last.src.data(), last.src.size() + p.src.size()};
+        continue;
+      }
+    }
+    merged.push_back(std::move(p));
+  }
+  return merged;
+}
+
 }  // namespace
 
 CudaTransfer::CudaTransfer(CudaBackend& backend, uint64_t staging_block, int in_flight)
@@ -98,7 +117,7 @@ std::shared_ptr<TransferEvent> CudaTransfer::upload(std::vector<UploadPiece> pie
     backend_.order_uploads_after_compute();
   }
   std::deque<CopyEvent> copies;
-  for (UploadPiece& piece : pieces) {
+  for (UploadPiece& piece : merge_adjacent(std::move(pieces))) {
     if (piece.source || pinned(piece.src))
       copies.push_back(backend_.copy_stream().upload(piece.dst, piece.src.data(), piece.src.size(),
                                                      std::move(piece.source)));

@@ -4,6 +4,7 @@
 // host_buffer(), or a range registered by pin_host()) are copied by DMA directly; others go
 // through pinned staging blocks, each piece copied into a block on the calling thread, a few
 // blocks in flight, so the host copy of one block overlaps the transfer of the previous one.
+// Pieces adjacent in host and device memory are copied as one.
 //
 // Fences are CUDA events: an upload waits on the copy stream for the compute event it is given
 // (or for all compute enqueued so far), and compute_after() makes the compute stream wait for an

@@ -82,6 +82,26 @@ TEST_F(CudaTransferTest, ComputeOrderedAfterAnUploadReadsItsBytes) {
   for (int64_t i = 0; i < n; i += 4099) ASSERT_EQ(out[i], 2 * values[i]) << i;
 }
 
+// Tensors back to back in a pinned buffer and on the device go as one copy; one out of line
+// goes on its own. Either way every byte lands where its piece says.
+TEST_F(CudaTransferTest, AdjacentAndScatteredPiecesLandWhereTheySay) {
+  CudaBackend gpu;
+  CudaTransfer transfer(gpu);
+  constexpr size_t n = 3 * 4096;
+  const auto source = transfer.host_buffer(n);
+  for (size_t i = 0; i < n; ++i) source->data()[i] = static_cast<std::byte>(i * 13 % 251);
+  const auto device = transfer.allocate(n + 4096, "block");
+  const auto piece = [&](size_t at, size_t to) {
+    return UploadPiece{{source->data() + at, 4096}, device->data() + to, source};
+  };
+  transfer.upload({piece(0, 0), piece(4096, 4096), piece(8192, 12288)}, nullptr)->wait();
+  std::vector<std::byte> out(n + 4096);
+  gpu.read(Tensor(device, 0, DType::U8, {static_cast<int64_t>(out.size())}), out.data(),
+           out.size());
+  EXPECT_EQ(std::memcmp(out.data(), source->data(), 8192), 0);
+  EXPECT_EQ(std::memcmp(out.data() + 12288, source->data() + 8192, 4096), 0);
+}
+
 }  // namespace
 }  // namespace ebb
 
