@@ -317,8 +317,9 @@ void WeightStore::load_host(Block& b) {
       checked.push_back(t.file);
     }
     if (plan_.page_cache.sequential) advise(file, t.info.offset, t.info.nbytes, Hint::Sequential);
-    // Loading a mapped tensor eagerly is asking the kernel to read it in now.
-    if (plan_.page_cache.willneed || plan_.load == LoadWhen::AtStart)
+    // Loading a mapped tensor eagerly is asking the kernel to read it in now. Owned reads
+    // (--no-mmap, --direct-io) read it themselves: readahead would read it a second time.
+    if (plan_.page_cache.willneed || (plan_.load == LoadWhen::AtStart && plan_.use_mmap))
       advise(file, t.info.offset, t.info.nbytes, Hint::WillNeed);
     Weight& w = host_[ti];
     const bool convert = c.format == WeightFormat::F32 && t.info.dtype != DType::F32;

@@ -10,8 +10,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "backend/simulated_device.h"
 #include "core/error.h"
@@ -162,6 +164,23 @@ TEST_F(MemoryPlansTest, LazyLoadDropsThePageCacheOfFinishedComponents) {
   for (const LedgerEntry& e : ledger.entries())
     sampled |= e.event == LedgerEvent::Sample && e.device == "page_cache_kept";
   EXPECT_TRUE(sampled);
+}
+
+// Eager owned reads (--eager-load --direct-io) read every weight themselves; readahead asked
+// of the mapping as well would read the model twice and fill the page cache with it.
+TEST_F(MemoryPlansTest, EagerOwnedReadsLeaveThePageCacheAlone) {
+  if (on_tmpfs(dir.path())) GTEST_SKIP() << dir.path() << " is on tmpfs, whose pages stay";
+  evict_file(path);
+  MemoryPlan plan = owned();
+  plan.direct_io = true;
+  plan.load = LoadWhen::AtStart;
+  WeightStore store(*source, ledger, plan);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // time for any readahead
+  EXPECT_EQ(ledger.current("cpu", MemoryTag::Weights), test::synthetic_total_bytes());
+  // What stays is the pages the header was read through at open.
+  uint64_t cached = 0;
+  for (const auto& s : synthetic_stages()) cached += store.page_cache_bytes(s.component);
+  EXPECT_LT(cached, test::synthetic_total_bytes() / 8);
 }
 
 // stable-diffusion.cpp #1675: with mmap on, resident memory grew from one generation to the
