@@ -1,6 +1,7 @@
 #include "weights/upload_slots.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "core/error.h"
 
@@ -10,9 +11,13 @@ UploadSlots::UploadSlots(DeviceTransfer& device, int count, uint64_t bytes, std:
     : device_(device), bytes_(bytes), what_(std::move(what)), slots_(std::max(count, 1)) {}
 
 UploadSlots::~UploadSlots() {
-  // Copies may still be writing into slots whose memory goes back to the arena.
-  if (std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.storage; }))
+  if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.storage; })) return;
+  // Copies may still be writing into slots whose memory goes back to the arena. A destructor
+  // cannot report; after a device fault every later call fails and reports it.
+  try {
     device_.finish_uploads();
+  } catch (const std::exception&) {
+  }
 }
 
 std::optional<UploadSlots::Claim> UploadSlots::claim() {
@@ -31,17 +36,6 @@ void UploadSlots::release(int slot) {
   Slot& s = slots_.at(static_cast<size_t>(slot));
   s.released = device_.compute_fence();
   s.occupied = false;
-}
-
-void UploadSlots::clear() {
-  if (occupied() > 0) fail("{}: upload slots cleared while a block occupies one", what_);
-  device_.finish_uploads();
-  for (Slot& s : slots_) s = {};
-}
-
-int UploadSlots::occupied() const {
-  return static_cast<int>(
-      std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.occupied; }));
 }
 
 }  // namespace ebb

@@ -21,6 +21,7 @@ class UploadSlots {
  public:
   // count slots of `bytes` each; `what` names them in an out-of-memory error.
   UploadSlots(DeviceTransfer& device, int count, uint64_t bytes, std::string what);
+  // Returns the slots' memory to the arena once the uploads into them landed.
   ~UploadSlots();
   UploadSlots(const UploadSlots&) = delete;
   UploadSlots& operator=(const UploadSlots&) = delete;
@@ -34,12 +35,6 @@ class UploadSlots {
   std::optional<Claim> claim();
   // The block in `slot` left: its memory is free once the compute enqueued so far has run.
   void release(int slot);
-  // Returns every slot's memory to the arena once the uploads into them landed; all must be
-  // released.
-  void clear();
-
-  uint64_t slot_bytes() const { return bytes_; }
-  int occupied() const;
 
  private:
   struct Slot {

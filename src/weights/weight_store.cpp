@@ -375,29 +375,33 @@ void WeightStore::drop_host(Block& b) {
   b.host_ready = false;
 }
 
-void WeightStore::upload(Block& b) {
-  const ComponentState& c = components_[b.component];
-  upload_into(b, device_->allocate(b.device_size, c.name + "." + b.key), nullptr);
+BlockReader::Buffer WeightStore::host_bytes(Block& b) {
+  if (!b.read.valid()) {
+    load_host(b);
+    return nullptr;
+  }
+  Stopwatch wait(stats_.upload_wait_seconds);
+  return b.read.get();
 }
 
-void WeightStore::upload_into(Block& b, std::shared_ptr<Storage> storage,
+void WeightStore::upload(Block& b) {
+  BlockReader::Buffer buffer = host_bytes(b);
+  const ComponentState& c = components_[b.component];
+  upload_into(b, std::move(buffer), device_->allocate(b.device_size, c.name + "." + b.key),
+              nullptr);
+}
+
+void WeightStore::upload_into(Block& b, BlockReader::Buffer buffer,
+                              std::shared_ptr<Storage> storage,
                               std::shared_ptr<TransferEvent> after) {
   const ComponentState& c = components_[b.component];
-  b.device_storage = std::move(storage);
-  BlockReader::Buffer buffer;
-  if (b.read.valid()) {
-    Stopwatch wait(stats_.upload_wait_seconds);
-    buffer = b.read.get();
-  } else {
-    load_host(b);
-  }
   std::vector<UploadPiece> pieces;
   uint64_t offset = 0;
   const Device device = device_->backend().device();
   for (size_t k = 0; k < b.tensors.size(); ++k) {
     const uint32_t ti = b.tensors[k];
     const IndexedTensor& t = source_.tensors()[ti];
-    std::byte* dst = b.device_storage->data() + offset;
+    std::byte* dst = storage->data() + offset;
     if (buffer) {
       pieces.push_back({{buffer->data() + b.read_at[k], t.info.nbytes}, dst, buffer});
       device_weights_[ti] = {&t, t.info.dtype, {dst, t.info.nbytes}, false, device};
@@ -409,6 +413,7 @@ void WeightStore::upload_into(Block& b, std::shared_ptr<Storage> storage,
     offset += align_up(device_weights_[ti].bytes.size());
   }
   b.upload = device_->upload(std::move(pieces), std::move(after));
+  b.device_storage = std::move(storage);
   ledger_.record(LedgerEvent::Upload, MemoryTag::Weights, device_name(), c.name, b.key,
                  b.device_size);
   ++stats_.uploads;
@@ -508,11 +513,17 @@ void WeightStore::upload_streamed(Block& b) {
     for (uint32_t s : c.blocks) largest = std::max(largest, blocks_[s].device_size);
     c.slots = std::make_unique<UploadSlots>(*device_, plan_.prefetch_depth + 1, largest, c.name);
   }
+  // Before a slot is claimed: a failed read leaves every slot as it was.
+  BlockReader::Buffer buffer = host_bytes(b);
   std::optional<UploadSlots::Claim> claim = c.slots->claim();
   // Every slot taken (a block still leased outside the window): fresh memory from the arena.
-  if (!claim) return upload(b);
+  if (!claim) {
+    upload_into(b, std::move(buffer), device_->allocate(b.device_size, c.name + "." + b.key),
+                nullptr);
+    return;
+  }
   b.slot = claim->slot;
-  upload_into(b, std::move(claim->storage), std::move(claim->after));
+  upload_into(b, std::move(buffer), std::move(claim->storage), std::move(claim->after));
 }
 
 // Streamed from owned reads, a block's tensors are read by the reader thread, unless the

@@ -129,7 +129,10 @@ class WeightStore {
   void load_host(Block& b);
   void drop_host(Block& b);
   void upload(Block& b);
-  void upload_into(Block& b, std::shared_ptr<Storage> storage,
+  // The bytes a block uploads from: its read buffer (waiting for the read) or, when it has
+  // none, its host weights (loaded now; the result is null).
+  BlockReader::Buffer host_bytes(Block& b);
+  void upload_into(Block& b, BlockReader::Buffer buffer, std::shared_ptr<Storage> storage,
                    std::shared_ptr<TransferEvent> after);
   void upload_streamed(Block& b);
   bool reads_ahead(const Block& b) const;
