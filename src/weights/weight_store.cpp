@@ -481,10 +481,10 @@ void WeightStore::acquire_streamed(Block& b) {
     if (next.device_storage) continue;
     // Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
     if (resident_reserved_ + Arena::block_size(next.device_size) <= plan_.resident_block_bytes) {
+      upload(next);
       next.resident = true;
       stats_.resident_block_bytes += next.device_size;
       resident_reserved_ += Arena::block_size(next.device_size);
-      upload(next);
     } else {
       upload_streamed(next);
     }

@@ -187,6 +187,9 @@ TEST_F(MemoryPlansTest, EagerOwnedReadsLeaveThePageCacheAlone) {
 // next. Here mapped weights own nothing and released ones are unmapped, so eight more
 // generations add far less than one copy of the model would.
 TEST_F(MemoryPlansTest, RepeatedGenerationsFromTheMappingDoNotGrowResidentMemory) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer's quarantine keeps freed memory resident";
+#endif
   MemoryPlan plan;
   plan.release = Release::AfterStage;
   WeightStore store(*source, ledger, plan);
