@@ -32,7 +32,7 @@ class CopyEvent final : public TransferEvent {
 }  // namespace
 
 SimulatedDevice::SimulatedDevice(int threads, uint64_t budget)
-    : backend_(threads, budget), copier_([this] { copy_loop(); }) {}
+    : backend_(threads, budget), host_(make_host_memory()), copier_([this] { copy_loop(); }) {}
 
 SimulatedDevice::~SimulatedDevice() {
   {
@@ -47,30 +47,71 @@ std::shared_ptr<Storage> SimulatedDevice::allocate(uint64_t bytes, std::string_v
   return backend_.arena().allocate(bytes, MemoryTag::Weights, what);
 }
 
-std::shared_ptr<TransferEvent> SimulatedDevice::upload(std::vector<UploadPiece> pieces) {
-  auto event = std::make_shared<CopyEvent>();
+std::shared_ptr<Storage> SimulatedDevice::host_buffer(uint64_t bytes) {
+  return host_.allocate(bytes, MemoryTag::Staging, "upload buffer");
+}
+
+std::shared_ptr<TransferEvent> SimulatedDevice::compute_fence() {
+  auto fence = std::make_shared<CopyEvent>();
+  fence->complete();  // the ops enqueued so far have run
+  return fence;
+}
+
+std::shared_ptr<TransferEvent> SimulatedDevice::upload(std::vector<UploadPiece> pieces,
+                                                       std::shared_ptr<TransferEvent> after) {
   {
     std::lock_guard lock(mutex_);
-    jobs_.push_back([this, event, pieces = std::move(pieces)] {
-      uint64_t bytes = 0;
-      for (const UploadPiece& p : pieces) {
-        std::memcpy(p.dst, p.src.data(), p.src.size());
-        bytes += p.src.size();
-      }
-      {
-        std::lock_guard lock(mutex_);
-        uploaded_ += bytes;
-      }
-      event->complete();
-    });
+    ++(after ? fenced_ : unfenced_);
+  }
+  auto event = std::make_shared<CopyEvent>();
+  enqueue([this, event, after = std::move(after), pieces = std::move(pieces)] {
+    if (after) after->wait();
+    uint64_t bytes = 0;
+    for (const UploadPiece& p : pieces) {
+      std::memcpy(p.dst, p.src.data(), p.src.size());
+      bytes += p.src.size();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      uploaded_ += bytes;
+    }
+    event->complete();
+  });
+  return event;
+}
+
+void SimulatedDevice::enqueue(std::function<void()> job) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(job));
   }
   wake_.notify_one();
-  return event;
+}
+
+void SimulatedDevice::compute_after(TransferEvent& upload) {
+  upload.wait();
+}
+
+void SimulatedDevice::finish_uploads() {
+  // The queue runs in order: this job completes after every earlier one.
+  auto drained = std::make_shared<CopyEvent>();
+  enqueue([drained] { drained->complete(); });
+  drained->wait();
 }
 
 uint64_t SimulatedDevice::uploaded_bytes() const {
   std::lock_guard lock(mutex_);
   return uploaded_;
+}
+
+uint64_t SimulatedDevice::fenced_uploads() const {
+  std::lock_guard lock(mutex_);
+  return fenced_;
+}
+
+uint64_t SimulatedDevice::unfenced_uploads() const {
+  std::lock_guard lock(mutex_);
+  return unfenced_;
 }
 
 void SimulatedDevice::copy_loop() {

@@ -3,6 +3,10 @@
 // copy thread standing in for the copy stream. Device plans (offload, streaming, partial
 // residency, prefetch, planner budgets) run on it in CI exactly as they will on CUDA, and
 // compute bit-identically to the CPU backend because it is one.
+//
+// Its compute runs on the calling thread and has finished when an op returns, so a compute
+// fence is complete when made and ordering compute after an upload waits on the host; the copy
+// thread honours an upload's fence before copying, as the copy stream does.
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -23,19 +27,30 @@ class SimulatedDevice final : public DeviceTransfer {
   std::string name() const override { return "sim0"; }
   Backend& backend() override { return backend_; }
   std::shared_ptr<Storage> allocate(uint64_t bytes, std::string_view what) override;
-  std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces) override;
+  std::shared_ptr<Storage> host_buffer(uint64_t bytes) override;
+  std::shared_ptr<TransferEvent> compute_fence() override;
+  std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces,
+                                        std::shared_ptr<TransferEvent> after) override;
+  void compute_after(TransferEvent& upload) override;
+  void finish_uploads() override;
 
   uint64_t uploaded_bytes() const;
+  // Uploads queued with a fence (into reused memory) and without one (after all compute).
+  uint64_t fenced_uploads() const;
+  uint64_t unfenced_uploads() const;
+  Arena& host_arena() { return host_; }
 
  private:
+  void enqueue(std::function<void()> job);
   void copy_loop();
 
   CpuBackend backend_;
+  Arena host_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
-  uint64_t uploaded_ = 0;
+  uint64_t uploaded_ = 0, fenced_ = 0, unfenced_ = 0;
   std::thread copier_;
 };
 

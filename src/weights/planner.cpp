@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "backend/arena.h"
 #include "core/error.h"
 #include "weights/byte_units.h"
 
@@ -27,10 +28,11 @@ StageWeights stage_weights(const std::vector<ComponentFootprint>& components) {
 
 namespace {
 
-// Streaming's upload slots: the block computing and the ones uploading ahead of it.
+// Streaming's upload slots: the block computing and the ones uploading ahead of it, each as
+// the arena's size classes round it.
 uint64_t stream_slots(const PlannerInput& in, const StageWeights& w) {
   return static_cast<uint64_t>(in.prefetch_depth + 1) *
-         std::min(w.largest_diffusion_block, w.diffusion);
+         Arena::block_size(std::min(w.largest_diffusion_block, w.diffusion));
 }
 
 // The peak of a plan with the VAE tiled or not; for stream, with no block resident.

@@ -10,6 +10,7 @@
 #include "weights/block_key.h"
 #include "weights/footprint.h"
 #include "weights/process_memory.h"
+#include "weights/upload_slots.h"
 
 namespace ebb {
 namespace {
@@ -55,7 +56,11 @@ struct WeightStore::Block {
   uint64_t host_owned = 0;
   uint64_t device_size = 0;
   std::shared_ptr<Storage> device_storage;
-  std::shared_ptr<TransferEvent> upload;
+  std::shared_ptr<TransferEvent> upload;  // reset once seen landed when it holds a read buffer
+  std::optional<int> slot;                // streamed, not resident: its upload slot
+  std::shared_future<BlockReader::Buffer> read;  // streamed from owned reads: its bytes
+  std::vector<uint64_t> read_at;                 // parallel to tensors: where in the buffer
+  uint64_t read_bytes = 0;
   bool resident = false;  // streamed: stays across steps
   int pins = 0;
   std::optional<uint32_t> next;  // streamed: the block acquired after this one last time
@@ -69,6 +74,7 @@ struct WeightStore::ComponentState {
   WeightPlacement placement = WeightPlacement::Host;
   std::vector<uint32_t> blocks;
   bool loaded = false;
+  std::unique_ptr<UploadSlots> slots;  // streamed: made at its first streamed upload
 };
 
 // ---- leases ----
@@ -152,6 +158,18 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
   if (device_ && plan_.use_mmap)
     for (const ComponentState& c : components_)
       if (c.placement == WeightPlacement::Streamed) pin_streamed_ranges(c);
+  if (device_ && !plan_.use_mmap &&
+      std::any_of(components_.begin(), components_.end(), [](const ComponentState& c) {
+        return c.placement == WeightPlacement::Streamed;
+      })) {
+    std::vector<std::string> paths;
+    for (const SourceFile& f : source_.files()) paths.push_back(f.path);
+    DirectReadOptions options;
+    options.use_o_direct = plan_.direct_io;
+    reader_ = std::make_unique<BlockReader>(
+        std::move(paths), options,
+        [device = device_](uint64_t n) { return device->host_buffer(n); });
+  }
   if (plan_.load == LoadWhen::AtStart)
     for (ComponentState& c : components_) load_component(c);
 }
@@ -173,6 +191,7 @@ void WeightStore::pin_streamed_ranges(const ComponentState& c) {
 }
 
 WeightStore::~WeightStore() {
+  reader_.reset();  // no read lands in a buffer while the blocks go
   for (ComponentState& c : components_)
     for (uint32_t b : c.blocks) {
       drop_device(blocks_[b]);
@@ -226,10 +245,7 @@ void WeightStore::pin(Block& b) {
       break;
     case WeightPlacement::Device:
       if (!b.device_storage) upload(b);
-      if (!b.upload->done()) {
-        Stopwatch wait(stats_.load_seconds);
-        b.upload->wait();
-      }
+      device_->compute_after(*b.upload);
       break;
     case WeightPlacement::Streamed:
       acquire_streamed(b);
@@ -251,8 +267,9 @@ void WeightStore::unpin(uint32_t index) {
 
 void WeightStore::load_component(ComponentState& c) {
   c.loaded = true;
-  // Streamed from owned reads (--no-mmap, --direct-io): a block is read just before its upload
-  // and dropped once it landed, so host memory holds only the blocks in flight.
+  // Streamed from owned reads (--no-mmap, --direct-io): the reader thread reads a block ahead
+  // of its upload and its buffer goes once it landed, so host memory holds only the blocks in
+  // flight.
   if (c.placement == WeightPlacement::Streamed && !plan_.use_mmap) return;
   for (uint32_t b : c.blocks) {
     load_host(blocks_[b]);
@@ -271,6 +288,7 @@ void WeightStore::release_component(ComponentState& c) {
     drop_device(blocks_[b]);
     drop_host(blocks_[b]);
   }
+  c.slots.reset();
   c.loaded = false;
   if (plan_.evict_page_cache || plan_.page_cache.dontneed) evict_page_cache(c);
 }
@@ -299,8 +317,9 @@ void WeightStore::load_host(Block& b) {
       checked.push_back(t.file);
     }
     if (plan_.page_cache.sequential) advise(file, t.info.offset, t.info.nbytes, Hint::Sequential);
-    // Loading a mapped tensor eagerly is asking the kernel to read it in now.
-    if (plan_.page_cache.willneed || plan_.load == LoadWhen::AtStart)
+    // Loading a mapped tensor eagerly is asking the kernel to read it in now. Owned reads
+    // (--no-mmap, --direct-io) read it themselves: readahead would read it a second time.
+    if (plan_.page_cache.willneed || (plan_.load == LoadWhen::AtStart && plan_.use_mmap))
       advise(file, t.info.offset, t.info.nbytes, Hint::WillNeed);
     Weight& w = host_[ti];
     const bool convert = c.format == WeightFormat::F32 && t.info.dtype != DType::F32;
@@ -356,21 +375,45 @@ void WeightStore::drop_host(Block& b) {
   b.host_ready = false;
 }
 
+BlockReader::Buffer WeightStore::host_bytes(Block& b) {
+  if (!b.read.valid()) {
+    load_host(b);
+    return nullptr;
+  }
+  Stopwatch wait(stats_.upload_wait_seconds);
+  return b.read.get();
+}
+
 void WeightStore::upload(Block& b) {
-  load_host(b);
+  BlockReader::Buffer buffer = host_bytes(b);
   const ComponentState& c = components_[b.component];
-  b.device_storage = device_->allocate(b.device_size, c.name + "." + b.key);
+  upload_into(b, std::move(buffer), device_->allocate(b.device_size, c.name + "." + b.key),
+              nullptr);
+}
+
+void WeightStore::upload_into(Block& b, BlockReader::Buffer buffer,
+                              std::shared_ptr<Storage> storage,
+                              std::shared_ptr<TransferEvent> after) {
+  const ComponentState& c = components_[b.component];
   std::vector<UploadPiece> pieces;
   uint64_t offset = 0;
   const Device device = device_->backend().device();
-  for (uint32_t ti : b.tensors) {
-    const Weight& h = host_[ti];
-    std::byte* dst = b.device_storage->data() + offset;
-    pieces.push_back({h.bytes, dst});
-    device_weights_[ti] = {h.tensor, h.dtype, {dst, h.bytes.size()}, false, device};
-    offset += align_up(h.bytes.size());
+  for (size_t k = 0; k < b.tensors.size(); ++k) {
+    const uint32_t ti = b.tensors[k];
+    const IndexedTensor& t = source_.tensors()[ti];
+    std::byte* dst = storage->data() + offset;
+    if (buffer) {
+      pieces.push_back({{buffer->data() + b.read_at[k], t.info.nbytes}, dst, buffer});
+      device_weights_[ti] = {&t, t.info.dtype, {dst, t.info.nbytes}, false, device};
+    } else {
+      const Weight& h = host_[ti];
+      pieces.push_back({h.bytes, dst});
+      device_weights_[ti] = {h.tensor, h.dtype, {dst, h.bytes.size()}, false, device};
+    }
+    offset += align_up(device_weights_[ti].bytes.size());
   }
-  b.upload = device_->upload(std::move(pieces));
+  b.upload = device_->upload(std::move(pieces), std::move(after));
+  b.device_storage = std::move(storage);
   ledger_.record(LedgerEvent::Upload, MemoryTag::Weights, device_name(), c.name, b.key,
                  b.device_size);
   ++stats_.uploads;
@@ -378,14 +421,26 @@ void WeightStore::upload(Block& b) {
 }
 
 void WeightStore::drop_device(Block& b) {
+  drop_read(b);  // a block read ahead that will not upload now
   if (!b.device_storage) return;
-  b.upload->wait();  // the copy queue may still be writing into the block
+  ComponentState& c = components_[b.component];
+  if (b.slot) {
+    // The slot stays: the next upload into it waits for the compute that read this block, and
+    // the copy queue's order puts it after any copy still writing this one.
+    c.slots->release(*b.slot);
+    b.slot.reset();
+  } else if (b.upload) {
+    b.upload->wait();  // the copy queue may still be writing into memory the arena takes back
+  }
   b.upload.reset();
   b.device_storage.reset();
-  if (b.resident) stats_.resident_block_bytes -= b.device_size;
+  if (b.resident) {
+    stats_.resident_block_bytes -= b.device_size;
+    resident_reserved_ -= Arena::block_size(b.device_size);
+  }
   b.resident = false;
-  ledger_.record(LedgerEvent::Free, MemoryTag::Weights, device_name(),
-                 components_[b.component].name, b.key, b.device_size);
+  ledger_.record(LedgerEvent::Free, MemoryTag::Weights, device_name(), c.name, b.key,
+                 b.device_size);
 }
 
 // ---- streaming ----
@@ -394,43 +449,124 @@ void WeightStore::acquire_streamed(Block& b) {
   const auto index = static_cast<uint32_t>(&b - blocks_.data());
   if (last_streamed_ && *last_streamed_ != index) blocks_[*last_streamed_].next = index;
   last_streamed_ = index;
-  // The prefetch window: this block and the ones predicted to follow it.
+  // The prefetch window: this block and the ones predicted to follow it, up to (prefetch + 1)
+  // streamed ones in all (as many as there are slots). Resident blocks in between are walked
+  // over, so the copy queue keeps working while they compute instead of idling until the
+  // streamed block before the next upload is reached.
   std::vector<uint32_t> window{index};
+  int streamed = b.resident ? 0 : 1;
   for (std::optional<uint32_t> n = b.next;
-       n && static_cast<int>(window.size()) <= plan_.prefetch_depth &&
+       n && streamed <= plan_.prefetch_depth &&
        std::find(window.begin(), window.end(), *n) == window.end();
-       n = blocks_[*n].next)
+       n = blocks_[*n].next) {
     window.push_back(*n);
-  // Streamed blocks outside the window go first, so the uploads below fit the budget.
-  for (uint32_t s : components_[b.component].blocks) {
+    if (!blocks_[*n].resident) ++streamed;
+  }
+  const ComponentState& c = components_[b.component];
+  // Streamed blocks outside the window go first, so the uploads below find free slots.
+  for (uint32_t s : c.blocks) {
     Block& other = blocks_[s];
     if (other.device_storage && !other.resident && other.pins == 0 &&
         std::find(window.begin(), window.end(), s) == window.end())
       drop_device(other);
   }
+  // Reads run one block ahead of the uploads, so an upload seldom waits for its read.
+  if (reader_) {
+    for (uint32_t w : window) request_read(blocks_[w]);
+    if (const std::optional<uint32_t> after = blocks_[window.back()].next)
+      request_read(blocks_[*after]);
+  }
   for (uint32_t w : window) {
     Block& next = blocks_[w];
     if (next.device_storage) continue;
-    if (stats_.resident_block_bytes + next.device_size <= plan_.resident_block_bytes) {
+    // Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
+    if (resident_reserved_ + Arena::block_size(next.device_size) <= plan_.resident_block_bytes) {
+      upload(next);
       next.resident = true;
       stats_.resident_block_bytes += next.device_size;
+      resident_reserved_ += Arena::block_size(next.device_size);
+    } else {
+      upload_streamed(next);
     }
-    upload(next);
   }
-  if (!b.upload->done()) {
+  if (b.upload) {
     Stopwatch wait(stats_.upload_wait_seconds);
-    b.upload->wait();
+    device_->compute_after(*b.upload);
   }
+  // Owned host bytes go once their upload was seen landed (the upload's event holds a read
+  // buffer too, so it goes with them).
   if (!plan_.use_mmap)
-    for (uint32_t s : components_[b.component].blocks)
-      if (blocks_[s].host_ready && blocks_[s].upload && blocks_[s].upload->done())
-        drop_host(blocks_[s]);
+    for (uint32_t s : c.blocks) {
+      Block& other = blocks_[s];
+      if (other.upload && other.upload->done()) {
+        other.upload.reset();
+        drop_read(other);
+        drop_host(other);
+      }
+    }
+}
+
+void WeightStore::upload_streamed(Block& b) {
+  ComponentState& c = components_[b.component];
+  if (!c.slots) {
+    uint64_t largest = 0;
+    for (uint32_t s : c.blocks) largest = std::max(largest, blocks_[s].device_size);
+    c.slots = std::make_unique<UploadSlots>(*device_, plan_.prefetch_depth + 1, largest, c.name);
+  }
+  // Before a slot is claimed: a failed read leaves every slot as it was.
+  BlockReader::Buffer buffer = host_bytes(b);
+  std::optional<UploadSlots::Claim> claim = c.slots->claim();
+  // Every slot taken (a block still leased outside the window): fresh memory from the arena.
+  if (!claim) {
+    upload_into(b, std::move(buffer), device_->allocate(b.device_size, c.name + "." + b.key),
+                nullptr);
+    return;
+  }
+  b.slot = claim->slot;
+  upload_into(b, std::move(buffer), std::move(claim->storage), std::move(claim->after));
+}
+
+// Streamed from owned reads, a block's tensors are read by the reader thread, unless the
+// component converts them on the host (then load_host reads them when they upload).
+bool WeightStore::reads_ahead(const Block& b) const {
+  return reader_ && components_[b.component].placement == WeightPlacement::Streamed &&
+         components_[b.component].format == WeightFormat::AsStored;
+}
+
+void WeightStore::request_read(Block& b) {
+  if (!reads_ahead(b) || b.device_storage || b.read.valid()) return;
+  std::vector<ReadRange> pieces;
+  std::vector<uint32_t> checked;
+  for (uint32_t ti : b.tensors) {
+    const IndexedTensor& t = source_.tensors()[ti];
+    if (std::find(checked.begin(), checked.end(), t.file) == checked.end()) {
+      source_.files()[t.file].mapping.check_unchanged();
+      checked.push_back(t.file);
+    }
+    pieces.push_back({t.file, t.info.offset, t.info.nbytes, 0});
+  }
+  ReadLayout layout = layout_block_read(pieces);
+  b.read_at = std::move(layout.piece_at);
+  b.read_bytes = layout.bytes;
+  b.read = reader_->read(layout);
+  ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", components_[b.component].name, b.key,
+                 b.read_bytes);
+}
+
+void WeightStore::drop_read(Block& b) {
+  if (!b.read.valid()) return;
+  b.read = {};
+  ledger_.record(LedgerEvent::Free, MemoryTag::Weights, "cpu", components_[b.component].name, b.key,
+                 b.read_bytes);
+  b.read_bytes = 0;
 }
 
 // ---- stage boundaries ----
 
 void WeightStore::begin_stage(Stage stage) {
   ledger_.mark(fmt::format("begin {}", stage_name(stage)));
+  steps_in_stage_ = 0;
+  refilling_ = false;
   for (ComponentState& c : components_) {
     Stage s;
     if (!stage_of(c.name, s) || s != stage || c.release == Release::AfterUse) continue;
@@ -452,6 +588,7 @@ void WeightStore::end_stage(Stage stage) {
       release_component(c);
     } else if (plan_.device_release == Release::AfterStage) {
       for (uint32_t b : c.blocks) drop_device(blocks_[b]);
+      c.slots.reset();
     }
     if (c.placement == WeightPlacement::Streamed) last_streamed_.reset();
   }
@@ -485,6 +622,36 @@ void WeightStore::evict_page_cache(ComponentState& c) {
 void WeightStore::step_done() {
   ledger_.mark("step");
   sample_rss();
+  if (!device_) return;
+  const uint64_t misses = device_->backend().arena().stats().device_allocations;
+  ledger_.sample("device_allocations", device_name(), misses);
+  // Past the first steps a step repeats the previous one's allocations, so one the arena's
+  // cache could not serve means it evicted cached blocks to stay in the budget (cudaFree waits
+  // for the whole device) and will again every step: a streamed component gives up resident
+  // blocks until its steps run from the cache. The step after a demotion refills what the
+  // evictions took, with room to spare, so its misses are not counted.
+  const bool missed = misses > misses_at_step_;
+  misses_at_step_ = misses;
+  if (++steps_in_stage_ <= 2) return;
+  if (refilling_) {
+    refilling_ = false;
+  } else if (missed) {
+    refilling_ = demote_resident_block();
+  }
+}
+
+bool WeightStore::demote_resident_block() {
+  Block* largest = nullptr;
+  for (Block& b : blocks_)
+    if (b.resident && b.pins == 0 && (!largest || b.device_size > largest->device_size))
+      largest = &b;
+  if (!largest) return false;
+  ComponentState& c = components_[largest->component];
+  drop_device(*largest);
+  plan_.resident_block_bytes = resident_reserved_;  // it is not made resident again
+  ++stats_.demoted_blocks;
+  ledger_.sample("demoted", c.name, largest->device_size);
+  return true;
 }
 
 void WeightStore::sample_rss() {

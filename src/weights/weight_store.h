@@ -9,8 +9,11 @@
 // on the host, a tensor whose file dtype is what the consumer reads is served zero-copy from the
 // mapping; otherwise (conversion to f32, or --no-mmap) it has an owned host buffer. Device
 // placements upload blocks through a DeviceTransfer; streamed components keep as many blocks
-// resident as the plan allows and upload the rest ahead of use, predicting the order from the
-// previous pass.
+// resident as the plan allows and upload the rest ahead of use into fixed upload slots
+// (weights/upload_slots.h), predicting the order from the previous pass. Streamed from owned
+// reads, their blocks are read ahead on a reader thread (weights/block_reader.h). Compute is
+// ordered after an upload on the device, so the thread enqueuing block i never waits for block
+// i+1's copy.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -23,6 +26,7 @@
 #include "io/direct_reader.h"
 #include "io/model_source.h"
 #include "tensor/device.h"
+#include "weights/block_reader.h"
 #include "weights/ledger.h"
 #include "weights/memory_plan.h"
 
@@ -65,13 +69,16 @@ class WeightLease {
 
 // What the store did, for reports and tests.
 struct WeightStoreStats {
-  double load_seconds = 0;         // reading, converting and (synchronously) uploading
-  double upload_wait_seconds = 0;  // compute waiting for a streamed block to land
+  double load_seconds = 0;  // reading, converting and (synchronously) uploading
+  // The host blocked ordering compute after a streamed block's upload (a GPU orders it on the
+  // device: ~0) or waiting for its read.
+  double upload_wait_seconds = 0;
   uint64_t uploads = 0;
   uint64_t uploaded_bytes = 0;
   uint64_t resident_block_bytes = 0;    // streamed components: blocks kept across steps
   uint64_t largest_streamed_block = 0;  // bytes on the device
   uint64_t page_cache_kept = 0;         // bytes the kernel did not drop on eviction
+  uint64_t demoted_blocks = 0;  // resident blocks given up because steps missed the arena cache
 };
 
 class WeightStore {
@@ -95,7 +102,9 @@ class WeightStore {
   // gets a mark and residency samples.
   void begin_stage(Stage stage);
   void end_stage(Stage stage);
-  // A sampler step finished: a ledger mark and a resident-memory sample.
+  // A sampler step finished: a ledger mark, a resident-memory sample and the device arena's
+  // allocation count; a streamed component gives up a resident block when a steady step had
+  // to take memory from the device (under a full budget: evictions, each a device-wide wait).
   void step_done();
 
   const ModelSource& source() const { return source_; }
@@ -120,6 +129,17 @@ class WeightStore {
   void load_host(Block& b);
   void drop_host(Block& b);
   void upload(Block& b);
+  // The bytes a block uploads from: its read buffer (waiting for the read) or, when it has
+  // none, its host weights (loaded now; the result is null).
+  BlockReader::Buffer host_bytes(Block& b);
+  void upload_into(Block& b, BlockReader::Buffer buffer, std::shared_ptr<Storage> storage,
+                   std::shared_ptr<TransferEvent> after);
+  void upload_streamed(Block& b);
+  bool reads_ahead(const Block& b) const;
+  void request_read(Block& b);
+  void drop_read(Block& b);
+  // Gives up the largest resident streamed block; false when there is none.
+  bool demote_resident_block();
   void pin_streamed_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
@@ -142,6 +162,12 @@ class WeightStore {
   std::optional<uint32_t> last_streamed_;
   WeightStoreStats stats_;
   int active_leases_ = 0;
+  uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes
+  int steps_in_stage_ = 0;
+  uint64_t misses_at_step_ = 0;  // the device arena's device_allocations at the last step
+  bool refilling_ = false;       // the step after a demotion
+  // Streamed components without the mapping; declared last so its thread stops first.
+  std::unique_ptr<BlockReader> reader_;
 };
 
 }  // namespace ebb

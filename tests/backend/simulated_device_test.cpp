@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -22,14 +26,64 @@ TEST(SimulatedDevice, UploadsLandAndCompleteTheirEvents) {
   std::vector<std::shared_ptr<TransferEvent>> events;
   const size_t piece = host.size() / 4;
   for (size_t p = 0; p < 4; ++p)
-    events.push_back(
-        device.upload({{std::span(host).subspan(p * piece, piece), storage->data() + p * piece}}));
+    events.push_back(device.upload(
+        {{std::span(host).subspan(p * piece, piece), storage->data() + p * piece}}, nullptr));
   events.back()->wait();
   for (const auto& e : events) EXPECT_TRUE(e->done());  // one queue: in order
   EXPECT_EQ(std::memcmp(storage->data(), host.data(), host.size()), 0);
   EXPECT_EQ(device.uploaded_bytes(), host.size());
   EXPECT_EQ(device.backend().arena().stats().in_use[static_cast<size_t>(MemoryTag::Weights)],
             Arena::block_size(host.size()));
+}
+
+// A fence the test completes by hand, standing in for compute that still reads the memory.
+class ManualFence final : public TransferEvent {
+ public:
+  bool done() const override {
+    std::lock_guard lock(mutex_);
+    return done_;
+  }
+  void wait() override {
+    std::unique_lock lock(mutex_);
+    finished_.wait(lock, [this] { return done_; });
+  }
+  void complete() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    finished_.notify_all();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable finished_;
+  bool done_ = false;
+};
+
+TEST(SimulatedDevice, AnUploadWaitsForItsFenceAndLaterOnesQueueBehindIt) {
+  SimulatedDevice device(1, Arena::kUnlimited);
+  const auto source = device.host_buffer(4096);
+  std::memset(source->data(), 0x5a, source->bytes());
+  const auto storage = device.allocate(2 * 4096, "test block");
+  std::memset(storage->data(), 0, storage->bytes());
+  auto fence = std::make_shared<ManualFence>();
+  const auto fenced = device.upload({{{source->data(), 4096}, storage->data(), source}}, fence);
+  const auto behind =
+      device.upload({{{source->data(), 4096}, storage->data() + 4096, source}}, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(fenced->done());
+  EXPECT_FALSE(behind->done());  // one queue, in order
+  EXPECT_EQ(storage->data()[0], std::byte{0});
+  fence->complete();
+  device.finish_uploads();
+  EXPECT_TRUE(fenced->done());
+  EXPECT_TRUE(behind->done());
+  EXPECT_EQ(storage->data()[0], std::byte{0x5a});
+  EXPECT_EQ(storage->data()[4096], std::byte{0x5a});
+  EXPECT_EQ(device.fenced_uploads(), 1u);
+  EXPECT_EQ(device.unfenced_uploads(), 1u);
+  EXPECT_TRUE(device.compute_fence()->done());  // its compute runs on the calling thread
 }
 
 TEST(SimulatedDevice, ItsBudgetCoversWeightsAndActivations) {

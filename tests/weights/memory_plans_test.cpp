@@ -2,21 +2,26 @@
 // distinct sizes, checked from the ledger: default keeps everything (peak = the sum), eager
 // loads at start, free-after-stage leaves nothing of finished components, sequential peaks at
 // the largest stage, disk keeps one block, lazy-load drops the page cache of finished
-// components; and a model file that changes while mapped is reported, not a SIGBUS.
+// components; repeated generations from the mapping do not grow resident memory; and a model
+// file that changes while mapped or streamed is reported, not a SIGBUS.
 #include <linux/magic.h>
 #include <sys/vfs.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "backend/simulated_device.h"
 #include "core/error.h"
 #include "io/page_cache.h"
 #include "support/expect_error.h"
 #include "support/synthetic_pipeline.h"
 #include "support/temp_dir.h"
+#include "weights/process_memory.h"
 
 namespace ebb {
 namespace {
@@ -159,6 +164,59 @@ TEST_F(MemoryPlansTest, LazyLoadDropsThePageCacheOfFinishedComponents) {
   for (const LedgerEntry& e : ledger.entries())
     sampled |= e.event == LedgerEvent::Sample && e.device == "page_cache_kept";
   EXPECT_TRUE(sampled);
+}
+
+// Eager owned reads (--eager-load --direct-io) read every weight themselves; readahead asked
+// of the mapping as well would read the model twice and fill the page cache with it.
+TEST_F(MemoryPlansTest, EagerOwnedReadsLeaveThePageCacheAlone) {
+  if (on_tmpfs(dir.path())) GTEST_SKIP() << dir.path() << " is on tmpfs, whose pages stay";
+  evict_file(path);
+  MemoryPlan plan = owned();
+  plan.direct_io = true;
+  plan.load = LoadWhen::AtStart;
+  WeightStore store(*source, ledger, plan);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // time for any readahead
+  EXPECT_EQ(ledger.current("cpu", MemoryTag::Weights), test::synthetic_total_bytes());
+  // What stays is the pages the header was read through at open.
+  uint64_t cached = 0;
+  for (const auto& s : synthetic_stages()) cached += store.page_cache_bytes(s.component);
+  EXPECT_LT(cached, test::synthetic_total_bytes() / 8);
+}
+
+// stable-diffusion.cpp #1675: with mmap on, resident memory grew from one generation to the
+// next. Here mapped weights own nothing and released ones are unmapped, so eight more
+// generations add far less than one copy of the model would.
+TEST_F(MemoryPlansTest, RepeatedGenerationsFromTheMappingDoNotGrowResidentMemory) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer's quarantine keeps freed memory resident";
+#endif
+  MemoryPlan plan;
+  plan.release = Release::AfterStage;
+  WeightStore store(*source, ledger, plan);
+  test::run_synthetic_pipeline(store);
+  const ResidentMemory first = resident_memory();
+  for (int i = 0; i < 8; ++i) test::run_synthetic_pipeline(store);
+  const ResidentMemory last = resident_memory();
+  EXPECT_LT(last.anon + last.file, first.anon + first.file + test::synthetic_total_bytes());
+  EXPECT_EQ(ledger.current("cpu", MemoryTag::Weights), 0u);
+}
+
+// A streamed read checks the file before it is queued, like any other load.
+TEST_F(MemoryPlansTest, AModelFileChangedWhileStreamingFromReadsIsReported) {
+  MemoryPlan plan;
+  plan.placement["diffusion_model"] = WeightPlacement::Streamed;
+  plan.use_mmap = false;
+  plan.resident_block_bytes = 0;
+  SimulatedDevice device(1, Arena::kUnlimited);
+  WeightStore store(*source, ledger, plan, &device);
+  store.begin_stage(Stage::Diffusion);
+  std::filesystem::resize_file(path, 100);
+  test::expect_error_with(
+      [&] {
+        const WeightLease lease = store.lease("diffusion_model", "input_blocks.0.");
+        (void)lease.get("input_blocks.0.weight");
+      },
+      {path});
 }
 
 TEST_F(MemoryPlansTest, AModelFileChangedWhileMappedIsReportedBeforeLoading) {

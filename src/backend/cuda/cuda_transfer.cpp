@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <deque>
 
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_memory.h"
+#include "core/error.h"
 
 namespace ebb {
 namespace {
@@ -20,10 +22,61 @@ class CudaTransferEvent final : public TransferEvent {
   void wait() override {
     if (!copies_.empty()) copies_.back().synchronize();
   }
+  const CopyEvent* last() const { return copies_.empty() ? nullptr : &copies_.back(); }
 
  private:
-  std::deque<CopyEvent> copies_;  // each keeps its staging block until its copy completed
+  std::deque<CopyEvent> copies_;  // each keeps its source (staging block, buffer) until done
 };
+
+// The compute enqueued up to its making: an event recorded on the compute stream.
+class ComputeFence final : public TransferEvent {
+ public:
+  ComputeFence(int device, cudaStream_t compute) : device_(device) {
+    CudaDeviceScope scope(device_);
+    cuda::check(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
+    const cudaError_t recorded = cudaEventRecord(event_, compute);
+    if (recorded != cudaSuccess) cudaEventDestroy(event_);
+    cuda::check(recorded, "cudaEventRecord (compute fence)");
+  }
+  ~ComputeFence() override {
+    CudaDeviceScope scope(device_, std::nothrow);
+    cudaEventDestroy(event_);  // a wait already enqueued on it holds what it needs
+  }
+  ComputeFence(const ComputeFence&) = delete;
+  ComputeFence& operator=(const ComputeFence&) = delete;
+
+  bool done() const override {
+    const cudaError_t status = cudaEventQuery(event_);
+    if (status == cudaErrorNotReady) return false;
+    cuda::check(status, "cudaEventQuery");
+    return true;
+  }
+  void wait() override { cuda::check(cudaEventSynchronize(event_), "cudaEventSynchronize"); }
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  int device_;
+  cudaEvent_t event_ = nullptr;
+};
+
+// Pieces adjacent on both sides become one copy: a block's tensors usually lie back to back in
+// the file and, their sizes being multiples of the device alignment, on the device too, so a
+// block moves in a few large DMA transfers instead of one per tensor.
+std::vector<UploadPiece> merge_adjacent(std::vector<UploadPiece> pieces) {
+  std::vector<UploadPiece> merged;
+  for (UploadPiece& p : pieces) {
+    if (!merged.empty()) {
+      UploadPiece& last = merged.back();
+      if (last.src.data() + last.src.size() == p.src.data() &&
+          last.dst + last.src.size() == p.dst && last.source == p.source) {
+        last.src = {last.src.data(), last.src.size() + p.src.size()};
+        continue;
+      }
+    }
+    merged.push_back(std::move(p));
+  }
+  return merged;
+}
 
 }  // namespace
 
@@ -36,6 +89,10 @@ std::shared_ptr<Storage> CudaTransfer::allocate(uint64_t bytes, std::string_view
   return backend_.arena().allocate(bytes, MemoryTag::Weights, what);
 }
 
+std::shared_ptr<Storage> CudaTransfer::host_buffer(uint64_t bytes) {
+  return backend_.pinned_pool().acquire(bytes, "upload buffer");
+}
+
 CudaTransfer::~CudaTransfer() {
   CudaDeviceScope scope(backend_.device_index(), std::nothrow);
   // Queued copies may still read the registered pages.
@@ -44,17 +101,42 @@ CudaTransfer::~CudaTransfer() {
     cudaHostUnregister(const_cast<std::byte*>(range.data()));
 }
 
-std::shared_ptr<TransferEvent> CudaTransfer::upload(std::vector<UploadPiece> pieces) {
-  backend_.order_uploads_after_compute();
+std::shared_ptr<TransferEvent> CudaTransfer::compute_fence() {
+  return std::make_shared<ComputeFence>(backend_.device_index(), backend_.stream());
+}
+
+std::shared_ptr<TransferEvent> CudaTransfer::upload(std::vector<UploadPiece> pieces,
+                                                    std::shared_ptr<TransferEvent> after) {
+  if (after) {
+    const auto* fence = dynamic_cast<const ComputeFence*>(after.get());
+    if (!fence) fail("an upload on {} was ordered after an event of another device", name());
+    CudaDeviceScope scope(backend_.device_index());
+    cuda::check(cudaStreamWaitEvent(backend_.copy_stream().stream(), fence->get(), 0),
+                "cudaStreamWaitEvent (upload after compute fence)");
+  } else {
+    backend_.order_uploads_after_compute();
+  }
   std::deque<CopyEvent> copies;
-  for (const UploadPiece& piece : pieces) {
-    if (pinned(piece.src))
-      copies.push_back(
-          backend_.copy_stream().upload(piece.dst, piece.src.data(), piece.src.size()));
+  for (UploadPiece& piece : merge_adjacent(std::move(pieces))) {
+    if (piece.source || pinned(piece.src))
+      copies.push_back(backend_.copy_stream().upload(piece.dst, piece.src.data(), piece.src.size(),
+                                                     std::move(piece.source)));
     else
       backend_.upload_staged(piece.dst, piece.src, staging_block_, in_flight_, copies);
   }
   return std::make_shared<CudaTransferEvent>(std::move(copies));
+}
+
+void CudaTransfer::compute_after(TransferEvent& upload) {
+  const auto* event = dynamic_cast<const CudaTransferEvent*>(&upload);
+  if (!event) fail("compute on {} was ordered after an upload of another device", name());
+  if (const CopyEvent* last = event->last()) backend_.wait(*last);
+}
+
+void CudaTransfer::finish_uploads() {
+  CudaDeviceScope scope(backend_.device_index());
+  cuda::check(cudaStreamSynchronize(backend_.copy_stream().stream()),
+              "cudaStreamSynchronize (uploads)");
 }
 
 void CudaTransfer::pin_host(std::span<const std::byte> bytes) {

@@ -1,13 +1,14 @@
 #pragma once
 // The weight store's transfer interface on a GPU: weights in the backend's arena (one budget for
-// weights and activations), uploads on the copy stream through pinned staging blocks. Each
-// piece is copied into a pinned block on the calling thread and then moved by DMA, a few blocks
-// in flight, so the host copy of one block overlaps the transfer of the previous one.
+// weights and activations), uploads on the copy stream. Sources in page-locked memory (a
+// host_buffer(), or a range registered by pin_host()) are copied by DMA directly; others go
+// through pinned staging blocks, each piece copied into a block on the calling thread, a few
+// blocks in flight, so the host copy of one block overlaps the transfer of the previous one.
+// Pieces adjacent in host and device memory are copied as one.
 //
-// Uploads start only after the compute work enqueued so far (an event on the compute stream):
-// device memory the store freed may still be read by queued kernels, and the upload must not
-// overwrite it under them. Issued before the current block's ops are enqueued, an upload
-// therefore overlaps that block's compute.
+// Fences are CUDA events: an upload waits on the copy stream for the compute event it is given
+// (or for all compute enqueued so far), and compute_after() makes the compute stream wait for an
+// upload's last copy, so neither the host nor either stream waits for more than it must.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -28,7 +29,12 @@ class CudaTransfer final : public DeviceTransfer {
   std::string name() const override { return backend_.device().name(); }
   Backend& backend() override { return backend_; }
   std::shared_ptr<Storage> allocate(uint64_t bytes, std::string_view what) override;
-  std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces) override;
+  std::shared_ptr<Storage> host_buffer(uint64_t bytes) override;
+  std::shared_ptr<TransferEvent> compute_fence() override;
+  std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces,
+                                        std::shared_ptr<TransferEvent> after) override;
+  void compute_after(TransferEvent& upload) override;
+  void finish_uploads() override;
   // Registers the pages with cudaHostRegister (read-only); when the driver refuses, uploads of
   // those bytes keep going through staging.
   void pin_host(std::span<const std::byte> bytes) override;

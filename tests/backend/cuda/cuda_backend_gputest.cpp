@@ -95,7 +95,7 @@ class CudaOps : public ::testing::TestWithParam<DType> {
   Tensor on_device(const Tensor& p) {
     if (!p.defined()) return p;
     std::shared_ptr<Storage> storage = transfer->allocate(p.nbytes(), "test parameter");
-    transfer->upload({{{p.bytes(), p.nbytes()}, storage->data()}})->wait();
+    transfer->upload({{{p.bytes(), p.nbytes()}, storage->data()}}, nullptr)->wait();
     return Tensor(storage, 0, p.dtype(), p.shape());
   }
 
@@ -434,7 +434,7 @@ TEST_F(CudaDevice, TransferUploadsPiecesThroughBoundedStaging) {
   const std::shared_ptr<Storage> b = transfer.allocate(small.size(), "block b");
   EXPECT_EQ(a->device(), Device::cuda(0));
   const std::shared_ptr<TransferEvent> done =
-      transfer.upload({{big, a->data()}, {small, b->data()}});
+      transfer.upload({{big, a->data()}, {small, b->data()}}, nullptr);
   done->wait();
   EXPECT_TRUE(done->done());
   EXPECT_EQ(device_bytes(a, big.size()), big);
