@@ -3,33 +3,24 @@
 #include <cstring>
 
 namespace ebb {
-namespace {
 
-class CopyEvent final : public TransferEvent {
- public:
-  bool done() const override {
+bool HostEvent::done() const {
+  std::lock_guard lock(mutex_);
+  return done_;
+}
+
+void HostEvent::wait() {
+  std::unique_lock lock(mutex_);
+  finished_.wait(lock, [this] { return done_; });
+}
+
+void HostEvent::complete() {
+  {
     std::lock_guard lock(mutex_);
-    return done_;
+    done_ = true;
   }
-  void wait() override {
-    std::unique_lock lock(mutex_);
-    finished_.wait(lock, [this] { return done_; });
-  }
-  void complete() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    finished_.notify_all();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::condition_variable finished_;
-  bool done_ = false;
-};
-
-}  // namespace
+  finished_.notify_all();
+}
 
 SimulatedDevice::SimulatedDevice(int threads, uint64_t budget)
     : backend_(threads, budget), host_(make_host_memory()), copier_([this] { copy_loop(); }) {}
@@ -52,7 +43,7 @@ std::shared_ptr<Storage> SimulatedDevice::host_buffer(uint64_t bytes) {
 }
 
 std::shared_ptr<TransferEvent> SimulatedDevice::compute_fence() {
-  auto fence = std::make_shared<CopyEvent>();
+  auto fence = std::make_shared<HostEvent>();
   fence->complete();  // the ops enqueued so far have run
   return fence;
 }
@@ -63,7 +54,7 @@ std::shared_ptr<TransferEvent> SimulatedDevice::upload(std::vector<UploadPiece> 
     std::lock_guard lock(mutex_);
     ++(after ? fenced_ : unfenced_);
   }
-  auto event = std::make_shared<CopyEvent>();
+  auto event = std::make_shared<HostEvent>();
   enqueue([this, event, after = std::move(after), pieces = std::move(pieces)] {
     if (after) after->wait();
     uint64_t bytes = 0;
@@ -94,7 +85,7 @@ void SimulatedDevice::compute_after(TransferEvent& upload) {
 
 void SimulatedDevice::finish_uploads() {
   // The queue runs in order: this job completes after every earlier one.
-  auto drained = std::make_shared<CopyEvent>();
+  auto drained = std::make_shared<HostEvent>();
   enqueue([drained] { drained->complete(); });
   drained->wait();
 }

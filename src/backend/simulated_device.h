@@ -18,6 +18,20 @@
 
 namespace ebb {
 
+// An event that some thread completes by hand: the copy thread for an upload, a test for a
+// fence standing in for compute that still reads the memory.
+class HostEvent final : public TransferEvent {
+ public:
+  bool done() const override;
+  void wait() override;
+  void complete();
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable finished_;
+  bool done_ = false;
+};
+
 class SimulatedDevice final : public DeviceTransfer {
  public:
   // budget: bytes of device memory (Arena::kUnlimited for none).

@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <numeric>
 #include <thread>
 #include <vector>
@@ -36,38 +34,13 @@ TEST(SimulatedDevice, UploadsLandAndCompleteTheirEvents) {
             Arena::block_size(host.size()));
 }
 
-// A fence the test completes by hand, standing in for compute that still reads the memory.
-class ManualFence final : public TransferEvent {
- public:
-  bool done() const override {
-    std::lock_guard lock(mutex_);
-    return done_;
-  }
-  void wait() override {
-    std::unique_lock lock(mutex_);
-    finished_.wait(lock, [this] { return done_; });
-  }
-  void complete() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    finished_.notify_all();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::condition_variable finished_;
-  bool done_ = false;
-};
-
 TEST(SimulatedDevice, AnUploadWaitsForItsFenceAndLaterOnesQueueBehindIt) {
   SimulatedDevice device(1, Arena::kUnlimited);
   const auto source = device.host_buffer(4096);
   std::memset(source->data(), 0x5a, source->bytes());
   const auto storage = device.allocate(2 * 4096, "test block");
   std::memset(storage->data(), 0, storage->bytes());
-  auto fence = std::make_shared<ManualFence>();
+  auto fence = std::make_shared<HostEvent>();
   const auto fenced = device.upload({{{source->data(), 4096}, storage->data(), source}}, fence);
   const auto behind =
       device.upload({{{source->data(), 4096}, storage->data() + 4096, source}}, nullptr);
