@@ -52,20 +52,89 @@ void check_shape(const CudaAttentionArgs& a) {
     fail("cuda_attention: scale {} must be positive and finite", *a.scale);
 }
 
-template <bool kBf16, int kHeadDim>
+using attention_tiling::Tiling;
+
+// The tilings of each head dimension (attention_tiling.cuh says what the numbers mean): Wide,
+// and Narrow (fewer query rows per block) for problems whose Wide blocks would not keep every
+// multiprocessor busy: used when Wide would launch fewer than kNarrowBelow blocks per
+// multiprocessor. Chosen from measurements on the H100 (docs/benchmarks.md).
+template <int kHeadDim>
+struct TilingsFor;
+template <>
+struct TilingsFor<40> {
+  using Wide = Tiling<40, 4, 2, 64, 2, 1, 2>;
+  using Narrow = Wide;
+  static constexpr double kNarrowBelow = 0;
+};
+template <>
+struct TilingsFor<64> {
+  using Wide = Tiling<64, 4, 2, 64, 2, 1, 2>;
+  using Narrow = Tiling<64, 4, 1, 64, 2, 1, 2>;
+  static constexpr double kNarrowBelow = 3;
+};
+template <>
+struct TilingsFor<80> {
+  using Wide = Tiling<80, 4, 2, 32, 2, 1, 2>;
+  using Narrow = Tiling<80, 4, 1, 64, 2, 1, 2, true>;
+  static constexpr double kNarrowBelow = 3;
+};
+template <>
+struct TilingsFor<128> {
+  using Wide = Tiling<128, 8, 1, 64, 2, 1, 1, true>;
+  using Narrow = Wide;
+  static constexpr double kNarrowBelow = 0;
+};
+template <>
+struct TilingsFor<160> {
+  using Wide = Tiling<160, 8, 1, 64, 2, 1, 1, true>;
+  using Narrow = Tiling<160, 4, 1, 32, 2, 1, 1, true>;
+  static constexpr double kNarrowBelow = 0.5;
+};
+template <>
+struct TilingsFor<512> {
+  using Wide = Tiling<512, 8, 1, 16, 2, 4>;
+  using Narrow = Wide;
+  static constexpr double kNarrowBelow = 0;
+};
+
+template <class T>
+int64_t blocks_of(const Params& p, int batch, int heads) {
+  using L = attention_tiling::Layout<T>;
+  return (p.q_len + L::kBlockRows - 1) / L::kBlockRows * int64_t{heads} * batch;
+}
+
+int multiprocessors() {
+  int device = 0, count = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
+             "cudaDeviceGetAttribute");
+  return count;
+}
+
+template <bool kBf16, class T>
 void launch(const Params& p, int batch, int heads, cudaStream_t stream) {
-  using L = attention_tiling::Layout<kHeadDim>;
-  auto* kernel = attention_kernel::flash_attention<kBf16, kHeadDim>;
+  using L = attention_tiling::Layout<T>;
+  auto* kernel = attention_kernel::flash_attention<kBf16, T>;
   // Above 48 KB a block's shared memory must be asked for; a device with less than the kernel
   // needs refuses here.
   const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                 static_cast<int>(L::kSharedBytes));
   if (attr != cudaSuccess)
-    fail("cuda_attention: head_dim {} needs {} bytes of shared memory per block: {}", kHeadDim,
+    fail("cuda_attention: head_dim {} needs {} bytes of shared memory per block: {}", L::kHeadDim,
          L::kSharedBytes, cudaGetErrorString(attr));
   const dim3 grid((p.q_len + L::kBlockRows - 1) / L::kBlockRows, heads, batch);
   kernel<<<grid, L::kThreads, L::kSharedBytes, stream>>>(p);
   check_cuda(cudaGetLastError(), "kernel launch");
+}
+
+template <bool kBf16, int kHeadDim>
+void launch_tiling(const Params& p, int batch, int heads, cudaStream_t stream) {
+  using Tilings = TilingsFor<kHeadDim>;
+  if (Tilings::kNarrowBelow > 0 && blocks_of<typename Tilings::Wide>(p, batch, heads) <
+                                       Tilings::kNarrowBelow * multiprocessors())
+    launch<kBf16, typename Tilings::Narrow>(p, batch, heads, stream);
+  else
+    launch<kBf16, typename Tilings::Wide>(p, batch, heads, stream);
 }
 
 template <bool kBf16>
@@ -73,17 +142,17 @@ void launch_for_head_dim(const Params& p, int64_t head_dim, int batch, int heads
                          cudaStream_t stream) {
   switch (head_dim) {
     case 40:
-      return launch<kBf16, 40>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 40>(p, batch, heads, stream);
     case 64:
-      return launch<kBf16, 64>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 64>(p, batch, heads, stream);
     case 80:
-      return launch<kBf16, 80>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 80>(p, batch, heads, stream);
     case 128:
-      return launch<kBf16, 128>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 128>(p, batch, heads, stream);
     case 160:
-      return launch<kBf16, 160>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 160>(p, batch, heads, stream);
     case 512:
-      return launch<kBf16, 512>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 512>(p, batch, heads, stream);
     default:
       fail("cuda_attention: no kernel for head_dim {}", head_dim);
   }

@@ -25,9 +25,11 @@ __device__ __forceinline__ void commit_async_copies() {
   asm volatile("cp.async.commit_group;\n" ::);
 }
 
-// Waits for this thread's copies; a barrier must follow before other threads read them.
+// Waits for this thread's copy groups but the kPending most recently committed; a barrier must
+// follow before other threads read what arrived.
+template <int kPending>
 __device__ __forceinline__ void wait_async_copies() {
-  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
 // Barrier among the first `threads` threads that use barrier `id` (1..15; 0 is __syncthreads).

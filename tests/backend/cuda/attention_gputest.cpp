@@ -433,6 +433,14 @@ TEST_F(CudaAttention, OddShapes) {
     }
 }
 
+// The odd shapes above are small enough to take every head dimension's narrow tiling (see
+// attention.cu); these many-head ones take the wide tilings, with partial key tiles too.
+TEST_F(CudaAttention, OddShapesWideTilings) {
+  for (const int64_t dim : {64, 80, 160})
+    for (const DType t : kTypes)
+      expect_correct("odd wide", {2, 64, 1100, 999, dim}, t, Layout::BlhdPadded, false);
+}
+
 TEST_F(CudaAttention, ExplicitScale) {
   for (const int64_t dim : kHeadDims)
     expect_correct("scale 0.05", {1, 2, 100, 90, dim}, DType::BF16, Layout::Bhld, false, 0.05f);
