@@ -59,6 +59,31 @@ class ComputeFence final : public TransferEvent {
   cudaEvent_t event_ = nullptr;
 };
 
+// Uploads of at least this many whole pages are copied by DMA from the source's own pages,
+// registered for the copy's duration, rather than copied through staging on the host.
+constexpr uint64_t kRegisterAtLeast = uint64_t(4) << 20;
+
+// The whole pages inside `bytes`, registered for DMA until the returned storage goes (null when
+// they are too few or the driver refuses). Only pages inside the piece are taken, so a page it
+// shares with a neighbouring piece, or with a pin_host() range, is never registered twice.
+std::shared_ptr<Storage> register_pages(std::span<const std::byte> bytes, int device) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<uintptr_t>(bytes.data());
+  const uintptr_t begin = (first + page - 1) / page * page;
+  const uintptr_t end = (first + bytes.size()) / page * page;
+  if (end <= begin || end - begin < kRegisterAtLeast) return nullptr;
+  auto* start = reinterpret_cast<std::byte*>(begin);
+  CudaDeviceScope scope(device);
+  if (cudaHostRegister(start, end - begin, cudaHostRegisterReadOnly) != cudaSuccess) {
+    (void)cudaGetLastError();  // not fatal: the piece goes through staging
+    return nullptr;
+  }
+  return std::make_shared<Storage>(start, end - begin, Device::cpu(), false, [start, device] {
+    CudaDeviceScope unregister_scope(device, std::nothrow);
+    (void)cudaHostUnregister(start);
+  });
+}
+
 // Pieces adjacent on both sides become one copy: a block's tensors usually lie back to back in
 // the file and, their sizes being multiples of the device alignment, on the device too, so a
 // block moves in a few large DMA transfers instead of one per tensor.
@@ -122,9 +147,27 @@ std::shared_ptr<TransferEvent> CudaTransfer::upload(std::vector<UploadPiece> pie
       copies.push_back(backend_.copy_stream().upload(piece.dst, piece.src.data(), piece.src.size(),
                                                      std::move(piece.source)));
     else
-      backend_.upload_staged(piece.dst, piece.src, staging_block_, in_flight_, copies);
+      upload_unpinned(piece, copies);
   }
   return std::make_shared<CudaTransferEvent>(std::move(copies));
+}
+
+void CudaTransfer::upload_unpinned(const UploadPiece& piece, std::deque<CopyEvent>& copies) {
+  std::shared_ptr<Storage> pages = register_pages(piece.src, backend_.device_index());
+  if (!pages) {
+    backend_.upload_staged(piece.dst, piece.src, staging_block_, in_flight_, copies);
+    return;
+  }
+  // The bytes before and after the registered pages go through staging first; the DMA of the
+  // pages comes last, so no later staging block of this piece waits for it.
+  const auto head = static_cast<uint64_t>(pages->data() - piece.src.data());
+  const uint64_t tail = head + pages->bytes();
+  backend_.upload_staged(piece.dst, piece.src.first(head), staging_block_, in_flight_, copies);
+  backend_.upload_staged(piece.dst + tail, piece.src.subspan(tail), staging_block_, in_flight_,
+                         copies);
+  std::byte* const src = pages->data();  // before the move below hands the pages over
+  const uint64_t bytes = pages->bytes();
+  copies.push_back(backend_.copy_stream().upload(piece.dst + head, src, bytes, std::move(pages)));
 }
 
 void CudaTransfer::compute_after(TransferEvent& upload) {

@@ -1,15 +1,19 @@
 #pragma once
 // The weight store's transfer interface on a GPU: weights in the backend's arena (one budget for
 // weights and activations), uploads on the copy stream. Sources in page-locked memory (a
-// host_buffer(), or a range registered by pin_host()) are copied by DMA directly; others go
-// through pinned staging blocks, each piece copied into a block on the calling thread, a few
-// blocks in flight, so the host copy of one block overlaps the transfer of the previous one.
-// Pieces adjacent in host and device memory are copied as one.
+// host_buffer(), or a range registered by pin_host()) are copied by DMA directly. Others (a
+// mapped file's pages, owned reads) have the whole pages of each large piece registered for the
+// copy's duration and copied by DMA too: a host copy from a mapping faults every page in, which
+// made uploads several times slower (docs/benchmarks.md). What remains (small pieces, the
+// partial pages at a piece's ends, ranges the driver refuses to register) goes through pinned
+// staging blocks, copied on the calling thread with a few blocks in flight. Pieces adjacent in
+// host and device memory are copied as one.
 //
 // Fences are CUDA events: an upload waits on the copy stream for the compute event it is given
 // (or for all compute enqueued so far), and compute_after() makes the compute stream wait for an
 // upload's last copy, so neither the host nor either stream waits for more than it must.
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -42,6 +46,7 @@ class CudaTransfer final : public DeviceTransfer {
 
  private:
   bool pinned(std::span<const std::byte> bytes) const;
+  void upload_unpinned(const UploadPiece& piece, std::deque<CopyEvent>& copies);
 
   CudaBackend& backend_;
   std::vector<std::span<const std::byte>> pinned_;  // page-aligned registered ranges

@@ -1,6 +1,7 @@
-// CudaTransfer's ordering on the GPU: an upload waits for the compute fence it is given and no
-// more (it lands while later compute still runs), and compute ordered after an upload reads
-// the uploaded bytes from a pinned host buffer. Skips without a GPU.
+// CudaTransfer on the GPU: an upload waits for the compute fence it is given and no more (it
+// lands while later compute still runs), compute ordered after an upload reads the uploaded
+// bytes from a pinned host buffer, and pieces from pinned or pageable memory land whole.
+// Skips without a GPU.
 #include <gtest/gtest.h>
 
 #ifndef EBB_HAVE_CUDA
@@ -100,6 +101,29 @@ TEST_F(CudaTransferTest, AdjacentAndScatteredPiecesLandWhereTheySay) {
            out.size());
   EXPECT_EQ(std::memcmp(out.data(), source->data(), 8192), 0);
   EXPECT_EQ(std::memcmp(out.data() + 12288, source->data() + 8192, 4096), 0);
+}
+
+// Pageable sources, as a mapped file's pages are: a large piece starting and ending mid-page
+// (its whole pages registered and copied by DMA, its partial pages staged), a small one (staged
+// only), and the same large piece again while its first upload may still run. Every byte lands.
+TEST_F(CudaTransferTest, PageableSourcesLandWhole) {
+  CudaBackend gpu;
+  CudaTransfer transfer(gpu);
+  constexpr size_t large = (size_t(9) << 20) + 1234, small = 3000, offset = 777;
+  std::vector<std::byte> host(offset + large + small);
+  for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<std::byte>(i * 31 % 253);
+  const auto device = transfer.allocate(2 * large + small, "blocks");
+  const std::span<const std::byte> first(host.data() + offset, large);
+  const std::span<const std::byte> second(host.data() + offset + large, small);
+  const auto landed =
+      transfer.upload({{first, device->data()}, {second, device->data() + large}}, nullptr);
+  transfer.upload({{first, device->data() + large + small}}, nullptr)->wait();
+  EXPECT_TRUE(landed->done());
+  std::vector<std::byte> out(2 * large + small);
+  gpu.read(Tensor(device, 0, DType::U8, {static_cast<int64_t>(out.size())}), out.data(),
+           out.size());
+  EXPECT_EQ(std::memcmp(out.data(), host.data() + offset, large + small), 0);
+  EXPECT_EQ(std::memcmp(out.data() + large + small, host.data() + offset, large), 0);
 }
 
 }  // namespace
