@@ -12,7 +12,8 @@ constexpr uint64_t kMaxGap = uint64_t(64) << 10;
 
 }  // namespace
 
-ReadLayout layout_block_read(const std::vector<ReadRange>& pieces) {
+ReadLayout layout_block_read(const std::vector<ReadRange>& pieces, bool packed) {
+  const uint64_t max_gap = packed ? 0 : kMaxGap;
   std::vector<size_t> order(pieces.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -24,9 +25,10 @@ ReadLayout layout_block_read(const std::vector<ReadRange>& pieces) {
     const ReadRange& p = pieces[i];
     ReadRange* last = layout.ranges.empty() ? nullptr : &layout.ranges.back();
     const bool joins =
-        last && last->file == p.file && p.offset <= last->offset + last->bytes + kMaxGap;
+        last && last->file == p.file && p.offset <= last->offset + last->bytes + max_gap;
     if (!joins) {
-      const uint64_t start = (layout.bytes + kAlign - 1) / kAlign * kAlign + p.offset % kAlign;
+      const uint64_t start =
+          packed ? layout.bytes : (layout.bytes + kAlign - 1) / kAlign * kAlign + p.offset % kAlign;
       layout.ranges.push_back({p.file, p.offset, p.bytes, start});
       last = &layout.ranges.back();
     }

@@ -37,8 +37,10 @@ struct ReadLayout {
   std::vector<uint64_t> piece_at;  // parallel to the pieces given
   uint64_t bytes = 0;              // the buffer size
 };
-// pieces: (file, offset, bytes) of each tensor.
-ReadLayout layout_block_read(const std::vector<ReadRange>& pieces);
+// pieces: (file, offset, bytes) of each tensor. `packed`: only pieces that touch join a range
+// and ranges follow each other with no padding, so the buffer holds exactly the pieces' bytes
+// (reads of unaligned ranges then go through the direct reader's bounce buffer).
+ReadLayout layout_block_read(const std::vector<ReadRange>& pieces, bool packed = false);
 
 class BlockReader {
  public:

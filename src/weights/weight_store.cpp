@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -54,6 +55,8 @@ struct WeightStore::Block {
   std::vector<uint32_t> tensors;
   bool host_ready = false;
   uint64_t host_owned = 0;
+  // Owned reads of a whole block: one aligned buffer its tensors view (host_ points into it).
+  std::unique_ptr<std::byte, decltype(&std::free)> read_buffer{nullptr, &std::free};
   uint64_t device_size = 0;
   std::shared_ptr<Storage> device_storage;
   std::shared_ptr<TransferEvent> upload;  // reset once seen landed when it holds a read buffer
@@ -293,14 +296,45 @@ void WeightStore::release_component(ComponentState& c) {
   if (plan_.evict_page_cache || plan_.page_cache.dontneed) evict_page_cache(c);
 }
 
-void WeightStore::read_owned(const IndexedTensor& t, std::span<std::byte> dst) {
-  std::optional<DirectReader>& reader = readers_[t.file];
+DirectReader& WeightStore::reader_for(uint32_t file) {
+  std::optional<DirectReader>& reader = readers_[file];
   if (!reader) {
     DirectReadOptions options;
     options.use_o_direct = plan_.direct_io;
-    reader.emplace(DirectReader::open(source_.files()[t.file].path, options));
+    reader.emplace(DirectReader::open(source_.files()[file].path, options));
   }
-  reader->read(t.info.offset, dst);
+  return *reader;
+}
+
+void WeightStore::read_owned(const IndexedTensor& t, std::span<std::byte> dst) {
+  reader_for(t.file).read(t.info.offset, dst);
+}
+
+// A block whose tensors need no conversion is read as a whole: its tensors lie back to back in
+// the file, so a few large reads (pipelined by the reader) replace one small read per tensor.
+// The buffer is packed, holding exactly the tensors' bytes, so host memory is what the plan
+// counted.
+uint64_t WeightStore::read_block(Block& b) {
+  std::vector<ReadRange> pieces;
+  for (uint32_t ti : b.tensors) {
+    const IndexedTensor& t = source_.tensors()[ti];
+    pieces.push_back({t.file, t.info.offset, t.info.nbytes, 0});
+  }
+  const ReadLayout layout = layout_block_read(pieces, /*packed=*/true);
+  constexpr uint64_t kAlign = 4096;
+  const uint64_t bytes = std::max<uint64_t>((layout.bytes + kAlign - 1) / kAlign * kAlign, kAlign);
+  b.read_buffer.reset(static_cast<std::byte*>(std::aligned_alloc(kAlign, bytes)));
+  if (!b.read_buffer) fail("out of host memory reading {} ({} bytes)", b.key, bytes);
+  for (const ReadRange& r : layout.ranges)
+    reader_for(r.file).read(r.offset, {b.read_buffer.get() + r.at, r.bytes});
+  for (size_t k = 0; k < b.tensors.size(); ++k) {
+    const IndexedTensor& t = source_.tensors()[b.tensors[k]];
+    Weight& w = host_[b.tensors[k]];
+    w.dtype = t.info.dtype;
+    w.bytes = {b.read_buffer.get() + layout.piece_at[k], t.info.nbytes};
+    w.zero_copy = false;
+  }
+  return layout.bytes;
 }
 
 void WeightStore::load_host(Block& b) {
@@ -309,6 +343,11 @@ void WeightStore::load_host(Block& b) {
   const ComponentState& c = components_[b.component];
   std::vector<uint32_t> checked;
   uint64_t mapped = 0, owned = 0;
+  const auto converts = [&](uint32_t ti) {
+    return c.format == WeightFormat::F32 && source_.tensors()[ti].info.dtype != DType::F32;
+  };
+  const bool whole_block =
+      !plan_.use_mmap && std::none_of(b.tensors.begin(), b.tensors.end(), converts);
   for (uint32_t ti : b.tensors) {
     const IndexedTensor& t = source_.tensors()[ti];
     const MappedFile& file = source_.files()[t.file].mapping;
@@ -316,13 +355,14 @@ void WeightStore::load_host(Block& b) {
       file.check_unchanged();
       checked.push_back(t.file);
     }
+    if (whole_block) continue;
     if (plan_.page_cache.sequential) advise(file, t.info.offset, t.info.nbytes, Hint::Sequential);
     // Loading a mapped tensor eagerly is asking the kernel to read it in now. Owned reads
     // (--no-mmap, --direct-io) read it themselves: readahead would read it a second time.
     if (plan_.page_cache.willneed || (plan_.load == LoadWhen::AtStart && plan_.use_mmap))
       advise(file, t.info.offset, t.info.nbytes, Hint::WillNeed);
     Weight& w = host_[ti];
-    const bool convert = c.format == WeightFormat::F32 && t.info.dtype != DType::F32;
+    const bool convert = converts(ti);
     if (!convert && plan_.use_mmap) {
       w.dtype = t.info.dtype;
       w.bytes = source_.bytes(t);
@@ -350,6 +390,7 @@ void WeightStore::load_host(Block& b) {
     owned_[ti] = std::move(buffer);
     owned += bytes;
   }
+  if (whole_block) owned = read_block(b);
   if (mapped) ledger_.record(LedgerEvent::Map, MemoryTag::Weights, "file", c.name, b.key, mapped);
   if (owned) ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", c.name, b.key, owned);
   b.host_owned = owned;
@@ -361,13 +402,14 @@ void WeightStore::drop_host(Block& b) {
   for (uint32_t ti : b.tensors) {
     // A weight served from the mapping is released by unmapping its pages: the process's RSS
     // drops, the page cache keeps them (evicting those is --lazy-load's business).
-    if (!owned_[ti] && !host_[ti].bytes.empty()) {
+    if (host_[ti].zero_copy && !host_[ti].bytes.empty()) {
       const IndexedTensor& t = source_.tensors()[ti];
       advise(source_.files()[t.file].mapping, t.info.offset, t.info.nbytes, Hint::Unmap);
     }
     owned_[ti].reset();
     host_[ti].bytes = {};
   }
+  b.read_buffer.reset();
   if (b.host_owned)
     ledger_.record(LedgerEvent::Free, MemoryTag::Weights, "cpu", components_[b.component].name,
                    b.key, b.host_owned);

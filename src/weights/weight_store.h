@@ -143,7 +143,10 @@ class WeightStore {
   void pin_streamed_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
+  DirectReader& reader_for(uint32_t file);
   void read_owned(const IndexedTensor& t, std::span<std::byte> dst);
+  // Reads an unconverted block's tensors into one buffer; returns its bytes.
+  uint64_t read_block(Block& b);
   void evict_page_cache(ComponentState& c);
   void sample_residency();
   void sample_rss();

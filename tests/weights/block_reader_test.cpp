@@ -38,6 +38,21 @@ TEST(ReadLayout, CoalescesNearbyPiecesAndKeepsTheirAlignment) {
     EXPECT_LE(layout.piece_at[i] + pieces[i].bytes, layout.bytes);
 }
 
+TEST(ReadLayout, PackedJoinsOnlyTouchingPiecesAndHoldsExactlyTheirBytes) {
+  // Two touching pieces given out of order, one a little apart, one in another file.
+  const std::vector<ReadRange> pieces{
+      {0, 9'000, 100, 0}, {0, 5'000, 4'000, 0}, {0, 9'200, 64, 0}, {1, 123, 8, 0}};
+  const ReadLayout layout = layout_block_read(pieces, /*packed=*/true);
+  ASSERT_EQ(layout.ranges.size(), 3u);
+  EXPECT_EQ(layout.ranges[0].offset, 5'000u);
+  EXPECT_EQ(layout.ranges[0].bytes, 4'100u);
+  EXPECT_EQ(layout.bytes, 4'000u + 100u + 64u + 8u);
+  EXPECT_EQ(layout.piece_at[1], 0u);
+  EXPECT_EQ(layout.piece_at[0], 4'000u);
+  EXPECT_EQ(layout.piece_at[2], 4'100u);
+  EXPECT_EQ(layout.piece_at[3], 4'164u);
+}
+
 TEST(BlockReader, ReadsPiecesWhereTheLayoutSaysAndReportsFailures) {
   test::TempDir dir;
   const std::string path = dir / "weights.bin";
