@@ -274,13 +274,28 @@ void WeightStore::load_component(ComponentState& c) {
   // of its upload and its buffer goes once it landed, so host memory holds only the blocks in
   // flight.
   if (c.placement == WeightPlacement::Streamed && !plan_.use_mmap) return;
+  // Offloaded components go up when their stage begins, never all at once.
+  const bool resident =
+      c.placement == WeightPlacement::Device && plan_.device_release == Release::Never;
+  // A resident component's owned host copy is never read again once it landed (a later reload
+  // reads the file anew), so each block's copy goes after its upload, one block behind the
+  // reads: host memory holds two blocks, not the component.
+  Block* landing = nullptr;
+  const auto drop_landed = [&] {
+    if (!landing) return;
+    landing->upload->wait();
+    drop_host(*landing);
+    landing = nullptr;
+  };
   for (uint32_t b : c.blocks) {
     load_host(blocks_[b]);
-    // Offloaded components go up when their stage begins, never all at once.
-    if (c.placement == WeightPlacement::Device && plan_.device_release == Release::Never &&
-        !blocks_[b].device_storage)
-      upload(blocks_[b]);
+    if (!resident || blocks_[b].device_storage) continue;
+    upload(blocks_[b]);
+    if (plan_.use_mmap) continue;
+    drop_landed();
+    landing = &blocks_[b];
   }
+  drop_landed();
 }
 
 void WeightStore::release_component(ComponentState& c) {

@@ -180,9 +180,10 @@ TEST_F(DevicePlansTest, StreamingFromOwnedReadsHoldsOnlyTheBlocksInFlightOnTheHo
   WeightStore store(*source, ledger, plan, &device);
   test::run_synthetic_pipeline(store);
   test::run_synthetic_pipeline(store);
-  // Text encoder and VAE are read whole and kept; the diffusion model is read a few blocks at
-  // a time: the one computing, the prefetched ones and the one read ahead of their uploads,
-  // each buffer starting at its file offset modulo the direct-I/O alignment.
+  // Text encoder and VAE are resident, their host copies gone once uploaded; the diffusion
+  // model is read a few blocks at a time: the one computing, the prefetched ones and the one
+  // read ahead of their uploads, each buffer starting at its file offset modulo the direct-I/O
+  // alignment.
   uint64_t others = 0;
   for (const auto& s : synthetic_stages())
     if (s.stage != Stage::Diffusion) others += s.bytes();
@@ -190,6 +191,23 @@ TEST_F(DevicePlansTest, StreamingFromOwnedReadsHoldsOnlyTheBlocksInFlightOnTheHo
             others + static_cast<uint64_t>(plan.prefetch_depth + 2) * (block_bytes() + 4096));
   EXPECT_GT(device.fenced_uploads(), 0u);  // streamed blocks reuse upload slots
   EXPECT_EQ(ledger.held("cpu", "diffusion_model"), 0u);
+}
+
+// Resident components from owned reads keep no host copy: each block's read buffer goes once
+// its upload landed, so the host holds at most two blocks while loading and nothing after.
+TEST_F(DevicePlansTest, ResidentOwnedReadsKeepNoHostCopy) {
+  MemoryPlan plan = on_device();
+  plan.use_mmap = false;
+  plan.load = LoadWhen::AtStart;
+  WeightStore store(*source, ledger, plan, &device);
+  test::run_synthetic_pipeline(store);
+  uint64_t largest = 0;
+  for (const auto& s : synthetic_stages()) {
+    largest = std::max(largest, s.block_bytes());
+    EXPECT_EQ(ledger.held("cpu", s.component), 0u) << s.component;
+  }
+  EXPECT_LE(ledger.peak("cpu", MemoryTag::Weights), 2 * largest);
+  test::run_synthetic_pipeline(store);  // computes from the device copies alone
 }
 
 TEST_F(DevicePlansTest, APlannerSizedBudgetIsNeverExceeded) {
