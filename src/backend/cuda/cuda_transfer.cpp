@@ -19,8 +19,12 @@ class CudaTransferEvent final : public TransferEvent {
  public:
   explicit CudaTransferEvent(std::deque<CopyEvent> copies) : copies_(std::move(copies)) {}
   bool done() const override { return copies_.empty() || copies_.back().done(); }
+  // Once waited for, the copies and what they held (staging blocks, registered pages) go, so a
+  // caller may free the source right after.
   void wait() override {
-    if (!copies_.empty()) copies_.back().synchronize();
+    if (copies_.empty()) return;
+    copies_.back().synchronize();
+    copies_.clear();
   }
   const CopyEvent* last() const { return copies_.empty() ? nullptr : &copies_.back(); }
 

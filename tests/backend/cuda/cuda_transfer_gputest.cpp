@@ -12,7 +12,10 @@ TEST(CudaTransfer, NeedsCuda) {
 
 #else
 
+#include <cuda_runtime.h>
+
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -119,6 +122,12 @@ TEST_F(CudaTransferTest, PageableSourcesLandWhole) {
       transfer.upload({{first, device->data()}, {second, device->data() + large}}, nullptr);
   transfer.upload({{first, device->data() + large + small}}, nullptr)->wait();
   EXPECT_TRUE(landed->done());
+  // Waited for, an upload holds no registration: the pages can be registered (or freed) again.
+  landed->wait();
+  void* page =
+      reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(first.data()) + 4095) / 4096 * 4096);
+  ASSERT_EQ(cudaHostRegister(page, 4096, cudaHostRegisterReadOnly), cudaSuccess);
+  EXPECT_EQ(cudaHostUnregister(page), cudaSuccess);
   std::vector<std::byte> out(2 * large + small);
   gpu.read(Tensor(device, 0, DType::U8, {static_cast<int64_t>(out.size())}), out.data(),
            out.size());
