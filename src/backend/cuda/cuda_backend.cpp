@@ -31,6 +31,23 @@ DType checked_activation_dtype(DType t) {
   return t;
 }
 
+// One image's convolution geometry from NCHW x, OIHW w and the output, for either path.
+cuda::Im2colShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dGeometry& g,
+                             const Tensor& out) {
+  cuda::Im2colShape s;
+  s.channels = x.dim(1);
+  s.height = x.dim(2);
+  s.width = x.dim(3);
+  s.kernel_h = w.dim(2);
+  s.kernel_w = w.dim(3);
+  s.out_h = out.dim(2);
+  s.out_w = out.dim(3);
+  s.stride = g.stride;
+  s.pad_top = g.pad_top;
+  s.pad_left = g.pad_left;
+  return s;
+}
+
 bool aligned_16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -182,17 +199,7 @@ void CudaBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
   if (conv2d_cudnn(x, wt, b, geometry, out)) return;
   const DType t = activation_dtype();
   const uint64_t esize = dtype_info(t).block_bytes;
-  cuda::Im2colShape s;
-  s.channels = x.dim(1);
-  s.height = x.dim(2);
-  s.width = x.dim(3);
-  s.kernel_h = w.dim(2);
-  s.kernel_w = w.dim(3);
-  s.out_h = out.dim(2);
-  s.out_w = out.dim(3);
-  s.stride = geometry.stride;
-  s.pad_top = geometry.pad_top;
-  s.pad_left = geometry.pad_left;
+  const cuda::Im2colShape s = conv_shape(x, w, geometry, out);
   const int64_t k = s.channels * s.kernel_h * s.kernel_w, pixels = s.out_h * s.out_w;
   const int64_t outs = w.dim(0);
   // A 1x1 kernel without stride or padding reads the image itself as the patch matrix.
@@ -245,17 +252,8 @@ bool CudaBackend::conv2d_cudnn(const Tensor& x, const Tensor& w, const Tensor& b
   cuda::CudnnConvArgs a;
   a.dtype = activation_dtype();
   a.batch = x.dim(0);
-  a.channels = x.dim(1);
-  a.height = x.dim(2);
-  a.width = x.dim(3);
   a.outputs = w.dim(0);
-  a.kernel_h = w.dim(2);
-  a.kernel_w = w.dim(3);
-  a.out_h = out.dim(2);
-  a.out_w = out.dim(3);
-  a.stride = g.stride;
-  a.pad_h = g.pad_top;
-  a.pad_w = g.pad_left;
+  a.shape = conv_shape(x, w, g, out);
   a.x = x.bytes();
   a.w = w.bytes();
   a.bias = b.defined() ? b.bytes() : nullptr;

@@ -90,17 +90,17 @@ CudnnConv::~CudnnConv() {
 CudnnConv::Plan& CudnnConv::plan(const CudnnConvArgs& a) {
   const PlanKey key{static_cast<int>(a.dtype),
                     a.batch,
-                    a.channels,
-                    a.height,
-                    a.width,
+                    a.shape.channels,
+                    a.shape.height,
+                    a.shape.width,
                     a.outputs,
-                    a.kernel_h,
-                    a.kernel_w,
-                    a.out_h,
-                    a.out_w,
-                    a.stride,
-                    a.pad_h,
-                    a.pad_w};
+                    a.shape.kernel_h,
+                    a.shape.kernel_w,
+                    a.shape.out_h,
+                    a.shape.out_w,
+                    a.shape.stride,
+                    a.shape.pad_top,
+                    a.shape.pad_left};
   std::unique_ptr<Plan>& slot = plans_[key];
   if (slot) return *slot;
 
@@ -114,19 +114,22 @@ CudnnConv::Plan& CudnnConv::plan(const CudnnConvArgs& a) {
   check(l, l.cudnnCreateConvolutionDescriptor(&p->conv), "cudnnCreateConvolutionDescriptor");
   check(l,
         l.cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, t, narrow(a.batch),
-                                     narrow(a.channels), narrow(a.height), narrow(a.width)),
+                                     narrow(a.shape.channels), narrow(a.shape.height),
+                                     narrow(a.shape.width)),
         "cudnnSetTensor4dDescriptor (x)");
   check(l,
         l.cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, t, narrow(a.batch), narrow(a.outputs),
-                                     narrow(a.out_h), narrow(a.out_w)),
+                                     narrow(a.shape.out_h), narrow(a.shape.out_w)),
         "cudnnSetTensor4dDescriptor (out)");
   check(l,
         l.cudnnSetFilter4dDescriptor(p->w, t, CUDNN_TENSOR_NCHW, narrow(a.outputs),
-                                     narrow(a.channels), narrow(a.kernel_h), narrow(a.kernel_w)),
+                                     narrow(a.shape.channels), narrow(a.shape.kernel_h),
+                                     narrow(a.shape.kernel_w)),
         "cudnnSetFilter4dDescriptor");
   // PyTorch's conv2d is a cross-correlation; products accumulate in f32 for every dtype.
   check(l,
-        l.cudnnSetConvolution2dDescriptor(p->conv, a.pad_h, a.pad_w, a.stride, a.stride, 1, 1,
+        l.cudnnSetConvolution2dDescriptor(p->conv, a.shape.pad_top, a.shape.pad_left,
+                                          a.shape.stride, a.shape.stride, 1, 1,
                                           CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
         "cudnnSetConvolution2dDescriptor");
   // F32 without TF32 must stay on FMA kernels; the default math lets F32 use TF32.
@@ -180,11 +183,11 @@ bool CudnnConv::run(const CudnnConvArgs& a) {
   // The bias is laid out in the output first and the convolution accumulates onto it (beta 1):
   // one pass fewer over the output than adding it afterwards (cudnnAddTensor).
   if (a.bias) {
-    const uint64_t image = static_cast<uint64_t>(a.outputs * a.out_h * a.out_w);
+    const uint64_t image = static_cast<uint64_t>(a.outputs * a.shape.out_h * a.shape.out_w);
     for (int64_t n = 0; n < a.batch; ++n)
       broadcast_rows(a.dtype, a.bias,
                      static_cast<std::byte*>(a.out) + n * image * dtype_info(a.dtype).block_bytes,
-                     a.outputs, a.out_h * a.out_w, stream_);
+                     a.outputs, a.shape.out_h * a.shape.out_w, stream_);
   }
   const float one = 1.0f, beta = a.bias ? 1.0f : 0.0f;
   check(l,

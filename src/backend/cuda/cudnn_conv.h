@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "backend/arena.h"
+#include "backend/cuda/im2col.h"
 #include "tensor/dtype.h"
 
 namespace ebb::cuda {
@@ -32,9 +33,8 @@ std::string cudnn_description();
 // Padding is symmetric (pad_h above and below, pad_w left and right).
 struct CudnnConvArgs {
   DType dtype = DType::F16;
-  int64_t batch = 0, channels = 0, height = 0, width = 0;
-  int64_t outputs = 0, kernel_h = 0, kernel_w = 0, out_h = 0, out_w = 0;
-  int stride = 1, pad_h = 0, pad_w = 0;
+  int64_t batch = 0, outputs = 0;
+  Im2colShape shape;  // one image's geometry; padding symmetric (pad_top, pad_left both sides)
   const void* x = nullptr;
   const void* w = nullptr;
   const void* bias = nullptr;
