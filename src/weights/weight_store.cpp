@@ -162,8 +162,9 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
     for (const ComponentState& c : components_)
       if (c.placement == WeightPlacement::Streamed) pin_streamed_ranges(c);
   if (device_ && !plan_.use_mmap &&
-      std::any_of(components_.begin(), components_.end(),
-                  [](const ComponentState& c) { return c.placement != WeightPlacement::Host; })) {
+      std::any_of(components_.begin(), components_.end(), [](const ComponentState& c) {
+        return c.placement == WeightPlacement::Streamed;
+      })) {
     std::vector<std::string> paths;
     for (const SourceFile& f : source_.files()) paths.push_back(f.path);
     DirectReadOptions options;
@@ -276,37 +277,23 @@ void WeightStore::load_component(ComponentState& c) {
   // Offloaded components go up when their stage begins, never all at once.
   const bool resident =
       c.placement == WeightPlacement::Device && plan_.device_release == Release::Never;
-  if (resident && !plan_.use_mmap) {
-    upload_owned(c);
-    return;
-  }
-  for (uint32_t b : c.blocks) {
-    load_host(blocks_[b]);
-    if (resident && !blocks_[b].device_storage) upload(blocks_[b]);
-  }
-}
-
-// A resident component from owned reads keeps no host copy: it is never read again once on the
-// device (a reload reads the file anew). The reader thread reads up to two blocks ahead into
-// buffers the copies go from (pinned on a GPU) and each read buffer goes with its copy; blocks
-// the component converts are read here and their host copy goes once the upload landed.
-void WeightStore::upload_owned(ComponentState& c) {
-  constexpr size_t kReadsAhead = 2;
+  // A resident component's owned host copy is never read again once it landed (a later reload
+  // reads the file anew), so each block's copy goes after its upload, one block behind the
+  // reads: host memory holds two blocks, not the component.
   Block* landing = nullptr;
   const auto drop_landed = [&] {
     if (!landing) return;
     landing->upload->wait();
     drop_host(*landing);
+    landing = nullptr;
   };
-  for (size_t k = 0; k < c.blocks.size(); ++k) {
-    for (size_t a = k; a < std::min(c.blocks.size(), k + 1 + kReadsAhead); ++a)
-      request_read(blocks_[c.blocks[a]]);
-    Block& b = blocks_[c.blocks[k]];
-    if (b.device_storage) continue;
-    upload(b);
-    drop_read(b);  // its copy holds the buffer until it landed
+  for (uint32_t b : c.blocks) {
+    load_host(blocks_[b]);
+    if (!resident || blocks_[b].device_storage) continue;
+    upload(blocks_[b]);
+    if (plan_.use_mmap) continue;
     drop_landed();
-    landing = &b;
+    landing = &blocks_[b];
   }
   drop_landed();
 }
@@ -596,10 +583,10 @@ void WeightStore::upload_streamed(Block& b) {
   upload_into(b, std::move(buffer), std::move(claim->storage), std::move(claim->after));
 }
 
-// On a device from owned reads, a block's tensors are read by the reader thread, unless the
+// Streamed from owned reads, a block's tensors are read by the reader thread, unless the
 // component converts them on the host (then load_host reads them when they upload).
 bool WeightStore::reads_ahead(const Block& b) const {
-  return reader_ && components_[b.component].placement != WeightPlacement::Host &&
+  return reader_ && components_[b.component].placement == WeightPlacement::Streamed &&
          components_[b.component].format == WeightFormat::AsStored;
 }
 

@@ -124,7 +124,6 @@ class WeightStore {
   void unpin(uint32_t block);
   ComponentState& state_of(std::string_view component);
   void load_component(ComponentState& c);
-  void upload_owned(ComponentState& c);
   void release_component(ComponentState& c);
   void pin(Block& b);
   void load_host(Block& b);
@@ -170,8 +169,7 @@ class WeightStore {
   int steps_in_stage_ = 0;
   uint64_t misses_at_step_ = 0;  // the device arena's device_allocations at the last step
   bool refilling_ = false;       // the step after a demotion
-  // Device components without the mapping: reads ahead of uploads; declared last so its thread
-  // stops first.
+  // Streamed components without the mapping; declared last so its thread stops first.
   std::unique_ptr<BlockReader> reader_;
 };
 
