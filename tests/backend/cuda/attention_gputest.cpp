@@ -2,8 +2,8 @@
 // inputs, at every shape the supported models use and at odd sizes, in both dtypes and several
 // layouts. Outputs are poisoned with NaN before every run; strided layouts leave gaps that the
 // kernel must neither read (they hold NaN in the inputs) nor write; two runs must agree bit for
-// bit. Prints a summary table (shape, dtype, layout, max error, rough TFLOP/s); the careful
-// timings are in bench/cuda_attention_bench.cpp. Skips without CUDA or without a device; the
+// bit. Prints a summary table (shape, dtype, layout, max error); timings are
+// bench/cuda_attention_bench.cpp's. Skips without CUDA or without a device; the
 // argument checks run without a device.
 #include <gtest/gtest.h>
 
@@ -202,21 +202,6 @@ std::vector<uint16_t> run(DeviceProblem& d, size_t out_elems, cudaStream_t strea
   return out;
 }
 
-double time_ms(DeviceProblem& d, cudaStream_t stream, int iterations) {
-  cudaEvent_t start, stop;
-  cuda_check(cudaEventCreate(&start), "cudaEventCreate");
-  cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
-  cuda_check(cudaEventRecord(start, stream), "cudaEventRecord");
-  for (int i = 0; i < iterations; ++i) cuda_attention(d.args, stream);
-  cuda_check(cudaEventRecord(stop, stream), "cudaEventRecord");
-  cuda_check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-  float ms = 0;
-  cuda_check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms / iterations;
-}
-
 // The query rows checked against the reference in each (batch, head): all of them for short
 // sequences; otherwise the first and last rows, rows on either side of the block boundaries
 // every tiling has (multiples of 32, 64 and 128), and random rows, 64 in all.
@@ -345,7 +330,6 @@ struct SummaryRow {
   std::string layout;
   Shape shape;
   double max_error;
-  double tflops;
 };
 
 std::vector<SummaryRow>& summary() {
@@ -357,19 +341,19 @@ class CudaAttention : public test::CudaStreamTest {
  protected:
   static void TearDownTestSuite() {
     if (summary().empty()) return;
-    std::printf("\n%-24s %-5s %-9s %5s %5s %6s %6s %4s %10s %8s\n", "case", "dtype", "layout",
-                "batch", "heads", "q_len", "kv_len", "dim", "max_err", "TFLOP/s");
+    std::printf("\n%-24s %-5s %-9s %5s %5s %6s %6s %4s %10s\n", "case", "dtype", "layout", "batch",
+                "heads", "q_len", "kv_len", "dim", "max_err");
     for (const SummaryRow& r : summary())
-      std::printf("%-24s %-5s %-9s %5lld %5lld %6lld %6lld %4lld %10.2e %8.1f\n", r.name.c_str(),
+      std::printf("%-24s %-5s %-9s %5lld %5lld %6lld %6lld %4lld %10.2e\n", r.name.c_str(),
                   r.dtype.c_str(), r.layout.c_str(), (long long)r.shape.batch,
                   (long long)r.shape.heads, (long long)r.shape.q_len, (long long)r.shape.kv_len,
-                  (long long)r.shape.head_dim, r.max_error, r.tflops);
+                  (long long)r.shape.head_dim, r.max_error);
     summary().clear();
   }
 
-  // Runs one problem twice (both runs over fresh poison, compared bit for bit), checks it, and
-  // times it roughly when `timed`.
-  void expect_correct(const std::string& name, const Shape& s, DType t, Layout layout, bool timed,
+  // Runs one problem twice (both runs over fresh poison, compared bit for bit) and checks it.
+  // Speed is bench/cuda_attention_bench's business.
+  void expect_correct(const std::string& name, const Shape& s, DType t, Layout layout,
                       std::optional<float> scale = std::nullopt) {
     const std::string what = name + " " + std::string(dtype_name(t)) + " " + layout_name(layout);
     SCOPED_TRACE(what);
@@ -382,14 +366,7 @@ class CudaAttention : public test::CudaStreamTest {
     EXPECT_EQ(c.non_finite, 0) << "outputs left NaN or not finite";
     EXPECT_EQ(c.gap_writes, 0) << "elements between output rows were written";
     EXPECT_LE(c.max_error, tolerance(t));
-    double tflops = 0;
-    if (timed) {
-      const double flops = 4.0 * s.batch * s.heads * s.q_len * s.kv_len * s.head_dim;
-      time_ms(d, stream_, 2);
-      tflops = flops / (time_ms(d, stream_, 10) * 1e-3) * 1e-12;
-    }
-    summary().push_back(
-        {name, std::string(dtype_name(t)), layout_name(layout), s, c.max_error, tflops});
+    summary().push_back({name, std::string(dtype_name(t)), layout_name(layout), s, c.max_error});
   }
 };
 
@@ -415,8 +392,8 @@ constexpr NamedShape kModelShapes[] = {
 TEST_F(CudaAttention, ModelShapes) {
   for (const NamedShape& m : kModelShapes)
     for (const DType t : kTypes) {
-      expect_correct(m.name, m.shape, t, Layout::Blhd, true);
-      expect_correct(m.name, m.shape, t, Layout::Bhld, false);
+      expect_correct(m.name, m.shape, t, Layout::Blhd);
+      expect_correct(m.name, m.shape, t, Layout::Bhld);
     }
 }
 
@@ -429,7 +406,7 @@ TEST_F(CudaAttention, OddShapes) {
   for (const int64_t dim : kHeadDims)
     for (Shape s : shapes) {
       s.head_dim = dim;
-      for (const DType t : kTypes) expect_correct("odd", s, t, Layout::BlhdPadded, false);
+      for (const DType t : kTypes) expect_correct("odd", s, t, Layout::BlhdPadded);
     }
 }
 
@@ -438,12 +415,12 @@ TEST_F(CudaAttention, OddShapes) {
 TEST_F(CudaAttention, OddShapesWideTilings) {
   for (const int64_t dim : {64, 80, 160})
     for (const DType t : kTypes)
-      expect_correct("odd wide", {2, 64, 1100, 999, dim}, t, Layout::BlhdPadded, false);
+      expect_correct("odd wide", {2, 64, 1100, 999, dim}, t, Layout::BlhdPadded);
 }
 
 TEST_F(CudaAttention, ExplicitScale) {
   for (const int64_t dim : kHeadDims)
-    expect_correct("scale 0.05", {1, 2, 100, 90, dim}, DType::BF16, Layout::Bhld, false, 0.05f);
+    expect_correct("scale 0.05", {1, 2, 100, 90, dim}, DType::BF16, Layout::Bhld, 0.05f);
 }
 
 // Argument checks happen before anything touches the device.
