@@ -2,7 +2,9 @@
 // dtype, the median time of one call (cudaEvent timing after warm-up) and TFLOP/s counting
 // 4·B·H·Lq·Lkv·D flops per call, also as a share of 787 TFLOP/s (bf16 dense GEMM measured on the
 // H100). Inputs are [B, L, H, D], as projections produce them. Usage:
-//   cuda_attention_bench [head_dim]   (only that head dimension when given)
+//   cuda_attention_bench [head_dim [tiling]]
+// head_dim: only that head dimension (0: all); tiling: auto (the default), wide or narrow, to
+// time one tiling of each head dimension at every shape.
 // Prints why and exits 0 when built without CUDA or when no device is usable.
 #include <cstdio>
 
@@ -65,7 +67,7 @@ void fill_random(const DeviceBuffer& dst, size_t elems, DType t, float amplitude
 }
 
 // Median milliseconds per call over 7 rounds of about 100 ms each, after warm-up.
-double measure_ms(const Shape& s, DType t, cudaStream_t stream) {
+double measure_ms(const Shape& s, DType t, ebb::CudaAttentionTiling tiling, cudaStream_t stream) {
   const size_t q_elems = size_t(s.batch * s.q_len * s.heads * s.head_dim);
   const size_t kv_elems = size_t(s.batch * s.kv_len * s.heads * s.head_dim);
   DeviceBuffer q(q_elems * 2), k(kv_elems * 2), v(kv_elems * 2), out(q_elems * 2);
@@ -87,14 +89,35 @@ double measure_ms(const Shape& s, DType t, cudaStream_t stream) {
   args.v_strides = args.k_strides;
   args.out = out.get();
   args.out_strides = args.q_strides;
+  args.tiling = tiling;
 
   return ebb::bench::median_ms([&] { ebb::cuda_attention(args, stream); }, stream, 100.0f);
 }
+
+struct NamedTiling {
+  const char* name;
+  ebb::CudaAttentionTiling tiling;
+};
+
+constexpr NamedTiling kTilings[] = {
+    {"auto", ebb::CudaAttentionTiling::Auto},
+    {"wide", ebb::CudaAttentionTiling::Wide},
+    {"narrow", ebb::CudaAttentionTiling::Narrow},
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const int64_t only_dim = argc > 1 ? std::atoll(argv[1]) : 0;
+  const std::string tiling_name = argc > 2 ? argv[2] : "auto";
+  const NamedTiling* tiling = nullptr;
+  for (const NamedTiling& t : kTilings)
+    if (tiling_name == t.name) tiling = &t;
+  if (tiling == nullptr) {
+    std::printf("cuda_attention_bench: unknown tiling '%s' (auto, wide or narrow)\n",
+                tiling_name.c_str());
+    return 2;
+  }
   int devices = 0;
   const cudaError_t err = cudaGetDeviceCount(&devices);
   if (err != cudaSuccess || devices == 0) {
@@ -105,8 +128,8 @@ int main(int argc, char** argv) {
   try {
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    std::printf("device: %s, %d SMs; [B, L, H, D] inputs; %% of %.0f TFLOP/s\n", prop.name,
-                prop.multiProcessorCount, kGemmPeakTflops);
+    std::printf("device: %s, %d SMs; [B, L, H, D] inputs; tiling %s; %% of %.0f TFLOP/s\n",
+                prop.name, prop.multiProcessorCount, tiling->name, kGemmPeakTflops);
     std::printf("%-16s %5s %5s %6s %6s %4s %-5s %10s %8s %6s\n", "shape", "batch", "heads", "q_len",
                 "kv_len", "dim", "dtype", "ms", "TFLOP/s", "%peak");
     cudaStream_t stream;
@@ -114,7 +137,7 @@ int main(int argc, char** argv) {
     for (const Shape& s : kShapes) {
       if (only_dim != 0 && s.head_dim != only_dim) continue;
       for (const DType t : {DType::F16, DType::BF16}) {
-        const double ms = measure_ms(s, t, stream);
+        const double ms = measure_ms(s, t, tiling->tiling, stream);
         const double tflops =
             4.0 * s.batch * s.heads * s.q_len * s.kv_len * s.head_dim / (ms * 1e-3) * 1e-12;
         std::printf("%-16s %5lld %5lld %6lld %6lld %4lld %-5s %10.4f %8.1f %6.1f\n", s.name,

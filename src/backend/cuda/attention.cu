@@ -128,10 +128,15 @@ void launch(const Params& p, int batch, int heads, cudaStream_t stream) {
 }
 
 template <bool kBf16, int kHeadDim>
-void launch_tiling(const Params& p, int batch, int heads, cudaStream_t stream) {
+void launch_tiling(const Params& p, int batch, int heads, CudaAttentionTiling tiling,
+                   cudaStream_t stream) {
   using Tilings = TilingsFor<kHeadDim>;
-  if (Tilings::kNarrowBelow > 0 && blocks_of<typename Tilings::Wide>(p, batch, heads) <
-                                       Tilings::kNarrowBelow * multiprocessors())
+  const bool narrow =
+      tiling == CudaAttentionTiling::Auto
+          ? Tilings::kNarrowBelow > 0 && blocks_of<typename Tilings::Wide>(p, batch, heads) <
+                                             Tilings::kNarrowBelow * multiprocessors()
+          : tiling == CudaAttentionTiling::Narrow;
+  if (narrow)
     launch<kBf16, typename Tilings::Narrow>(p, batch, heads, stream);
   else
     launch<kBf16, typename Tilings::Wide>(p, batch, heads, stream);
@@ -139,20 +144,20 @@ void launch_tiling(const Params& p, int batch, int heads, cudaStream_t stream) {
 
 template <bool kBf16>
 void launch_for_head_dim(const Params& p, int64_t head_dim, int batch, int heads,
-                         cudaStream_t stream) {
+                         CudaAttentionTiling tiling, cudaStream_t stream) {
   switch (head_dim) {
     case 40:
-      return launch_tiling<kBf16, 40>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 40>(p, batch, heads, tiling, stream);
     case 64:
-      return launch_tiling<kBf16, 64>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 64>(p, batch, heads, tiling, stream);
     case 80:
-      return launch_tiling<kBf16, 80>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 80>(p, batch, heads, tiling, stream);
     case 128:
-      return launch_tiling<kBf16, 128>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 128>(p, batch, heads, tiling, stream);
     case 160:
-      return launch_tiling<kBf16, 160>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 160>(p, batch, heads, tiling, stream);
     case 512:
-      return launch_tiling<kBf16, 512>(p, batch, heads, stream);
+      return launch_tiling<kBf16, 512>(p, batch, heads, tiling, stream);
     default:
       fail("cuda_attention: no kernel for head_dim {}", head_dim);
   }
@@ -185,9 +190,9 @@ void cuda_attention(const CudaAttentionArgs& a, cudaStream_t stream) {
   p.scale_log2 = scale * 1.44269504088896341f;
   const int batch = static_cast<int>(a.batch), heads = static_cast<int>(a.heads);
   if (a.dtype == DType::BF16)
-    launch_for_head_dim<true>(p, a.head_dim, batch, heads, stream);
+    launch_for_head_dim<true>(p, a.head_dim, batch, heads, a.tiling, stream);
   else
-    launch_for_head_dim<false>(p, a.head_dim, batch, heads, stream);
+    launch_for_head_dim<false>(p, a.head_dim, batch, heads, a.tiling, stream);
 }
 
 }  // namespace ebb

@@ -18,6 +18,11 @@
 
 namespace ebb {
 
+// Which of a head dimension's tilings runs (attention.cu, TilingsFor). Auto picks by problem
+// size; tests and the bench force one to check and time each. Head dimensions with one tiling
+// run it for every value.
+enum class CudaAttentionTiling { Auto, Wide, Narrow };
+
 struct CudaAttentionArgs {
   DType dtype = DType::F16;  // F16 or BF16, of q, k, v and out alike
   int64_t batch = 1;
@@ -40,6 +45,7 @@ struct CudaAttentionArgs {
   void* out = nullptr;
   cpu::Strides4 out_strides;
   std::optional<float> scale;  // empty: 1/sqrt(head_dim); else positive and finite
+  CudaAttentionTiling tiling = CudaAttentionTiling::Auto;
 };
 
 // The head dimensions the kernel is built for: those of the supported models (SD1.x 40/80/160,

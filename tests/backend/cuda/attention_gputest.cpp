@@ -418,6 +418,74 @@ TEST_F(CudaAttention, OddShapesWideTilings) {
       expect_correct("odd wide", {2, 64, 1100, 999, dim}, t, Layout::BlhdPadded);
 }
 
+// Distance in units in the last place between two f16 or bf16 values of the same format:
+// sign-magnitude bits mapped to a line of consecutive integers.
+int ulp_distance(uint16_t a, uint16_t b) {
+  const auto line = [](uint16_t x) { return x & 0x8000 ? -int(x & 0x7FFF) : int(x); };
+  return std::abs(line(a) - line(b));
+}
+
+// How far two outputs of one problem are apart.
+void print_difference(const std::string& what, const Shape& s, DType t,
+                      const std::vector<uint16_t>& first, const std::vector<uint16_t>& second) {
+  int max_ulp = 0;
+  double max_difference = 0;
+  int64_t differing = 0;
+  for (size_t e = 0; e < first.size(); ++e) {
+    const uint16_t a = first[e], b = second[e];
+    if (a == b) continue;
+    ++differing;
+    if ((a ^ b) < 0x8000) max_ulp = std::max(max_ulp, ulp_distance(a, b));
+    max_difference = std::max(max_difference, double(std::abs(decode(a, t) - decode(b, t))));
+  }
+  std::printf(
+      "%s, %lldx%lld heads, %lldx%lld, dim %lld: %lld of %zu outputs differ, by at most %d ulp "
+      "(same sign) and %.2e\n",
+      what.c_str(), (long long)s.batch, (long long)s.heads, (long long)s.q_len, (long long)s.kv_len,
+      (long long)s.head_dim, (long long)differing, first.size(), max_ulp, max_difference);
+}
+
+// Every tiling of a head dimension, forced, checked against the reference and run kRepeats
+// times over fresh poison: a race on shared memory or a read of something never written shows
+// up as runs that differ. The tilings differ from each other only by rounding (another order of
+// the same sums); their distance is printed.
+void expect_tilings_deterministic(const Shape& s, cudaStream_t stream) {
+  constexpr int kRepeats = 8;
+  for (const DType t : kTypes) {
+    SCOPED_TRACE(std::string(dtype_name(t)) + " head_dim " + std::to_string(s.head_dim));
+    const Problem p = make_problem(s, t, Layout::BlhdPadded, std::nullopt, 7 + s.head_dim);
+    DeviceProblem d(p);
+    std::vector<uint16_t> outputs[2];
+    const CudaAttentionTiling tilings[2] = {CudaAttentionTiling::Wide, CudaAttentionTiling::Narrow};
+    for (int n = 0; n < 2; ++n) {
+      d.args.tiling = tilings[n];
+      outputs[n] = run(d, p.out_placement.elems, stream);
+      const Check c = check_output(p, outputs[n]);
+      EXPECT_EQ(c.non_finite, 0) << "tiling " << n << ": outputs left NaN or not finite";
+      EXPECT_EQ(c.gap_writes, 0) << "tiling " << n << ": elements between rows were written";
+      EXPECT_LE(c.max_error, tolerance(t)) << "tiling " << n;
+      int differing_runs = 0;
+      for (int r = 1; r < kRepeats; ++r)
+        if (run(d, p.out_placement.elems, stream) != outputs[n]) ++differing_runs;
+      EXPECT_EQ(differing_runs, 0) << "tiling " << n << ": runs differ from the first";
+    }
+    print_difference(std::string("tilings wide/narrow, ") + std::string(dtype_name(t)), s, t,
+                     outputs[0], outputs[1]);
+  }
+}
+
+// Small enough for compute-sanitizer's racecheck and initcheck: several blocks, several key
+// tiles and a partial one on every tiling.
+TEST_F(CudaAttention, EveryTilingDeterministicSmall) {
+  for (const int64_t dim : kHeadDims) expect_tilings_deterministic({1, 2, 130, 200, dim}, stream_);
+}
+
+// Enough blocks to fill the GPU several times over, so that blocks run in varying company.
+TEST_F(CudaAttention, EveryTilingDeterministic) {
+  for (const int64_t dim : kHeadDims)
+    expect_tilings_deterministic({2, dim == 512 ? 1 : 16, 1000, 1100, dim}, stream_);
+}
+
 TEST_F(CudaAttention, ExplicitScale) {
   for (const int64_t dim : kHeadDims)
     expect_correct("scale 0.05", {1, 2, 100, 90, dim}, DType::BF16, Layout::Bhld, 0.05f);
