@@ -49,20 +49,6 @@ __device__ __forceinline__ void copy_rows_async(uint32_t dst, const uint16_t* sr
   }
 }
 
-// Zeroes channels kHeadDim .. kPaddedDim of every row of the shared area, which the async
-// copies never write, so that padded channels add nothing to the scores.
-template <class L>
-__device__ __forceinline__ void zero_padding(uint16_t* area) {
-  constexpr int kPieces = (L::kPaddedDim - L::kHeadDim) / 8;
-  if constexpr (kPieces > 0) {
-    for (int c = threadIdx.x; c < L::kAreaRows * kPieces; c += L::kThreads) {
-      const int r = c / kPieces, piece = c % kPieces;
-      *reinterpret_cast<uint4*>(area + r * L::kRowStride + L::kHeadDim + piece * 8) =
-          make_uint4(0, 0, 0, 0);
-    }
-  }
-}
-
 // One warp's share of a block: where its rows and channel slice are, its query fragments, its
 // output accumulators and the softmax statistics of its rows. Member arrays are indexed only
 // with unrolled-loop constants, so they stay in registers.
@@ -107,9 +93,18 @@ struct WarpAttention {
 #pragma unroll
       for (int ks = 0; ks < kSteps; ++ks) {
         const int row = warp_row + mt * 16 + lane % 8 + (lane / 8 % 2) * 8;
-        const int col = slice_col + ks * 16 + (lane / 16) * 8;
-        attention_ptx::load_matrix_x4(q[mt][ks],
-                                      attention_ptx::shared_address(tile + L::offset(row, col)));
+        const int col = slice_col + ks * 16;
+        if (L::kHalfStep && ks == kSteps - 1) {
+          uint32_t half[2];
+          attention_ptx::load_matrix_x2(half,
+                                        attention_ptx::shared_address(tile + L::offset(row, col)));
+          q[mt][ks][0] = half[0];
+          q[mt][ks][1] = half[1];
+        } else {
+          attention_ptx::load_matrix_x4(
+              q[mt][ks],
+              attention_ptx::shared_address(tile + L::offset(row, col + (lane / 16) * 8)));
+        }
       }
   }
 
@@ -128,11 +123,15 @@ struct WarpAttention {
         for (int i = 0; i < 4; ++i) s[mt][nt][i] = 0.0f;
   }
 
-  // Adds k-steps kFirst .. kLast - 1 (16 channels each) of the scores.
+  // Adds k-steps kFirst .. kLast - 1 (16 channels each, the half step 8) of the scores.
   template <int kFirst, int kLast>
   __device__ __forceinline__ void score_steps(const uint16_t* keys, Scores& s) const {
 #pragma unroll
     for (int ks = kFirst; ks < kLast; ++ks) {
+      if (L::kHalfStep && ks == kSteps - 1) {
+        score_half_step(keys, s);
+        continue;
+      }
       uint32_t qf[kRowTiles][4];
 #pragma unroll
       for (int mt = 0; mt < kRowTiles; ++mt)
@@ -151,6 +150,24 @@ struct WarpAttention {
           attention_ptx::mma_16x8x16<kBf16>(s[mt][2 * np + 1], qf[mt], kf[2], kf[3]);
         }
       }
+    }
+  }
+
+  // The last 8 channels of the slice: lanes 8i..8i+7 address the keys of 8-key tile i of 4, so
+  // one ldmatrix gives the B operands of four m16n8k8 products.
+  __device__ __forceinline__ void score_half_step(const uint16_t* keys, Scores& s) const {
+    constexpr int ks = kSteps - 1;
+#pragma unroll
+    for (int nq = 0; nq < kKeyTiles / 4; ++nq) {
+      uint32_t kf[4];
+      const int key = nq * 32 + lane;
+      attention_ptx::load_matrix_x4(
+          kf, attention_ptx::shared_address(keys + L::offset(key, slice_col + ks * 16)));
+#pragma unroll
+      for (int mt = 0; mt < kRowTiles; ++mt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          attention_ptx::mma_16x8x8<kBf16>(s[mt][4 * nq + i], q[mt][ks][0], q[mt][ks][1], kf[i]);
     }
   }
 
@@ -369,7 +386,6 @@ __global__ void __launch_bounds__(attention_tiling::Layout<T>::kThreads, T::kMin
     copy_keys_async(key_tile(1), 1);
     if constexpr (!L::kQueryOverlaysValues) copy_values_async(value_tile(0), 0);
     commit_async_copies();
-    zero_padding<L>(area);
     wait_async_copies<0>();
     __syncthreads();
     warp.load_queries(queries);
@@ -419,7 +435,6 @@ __global__ void __launch_bounds__(attention_tiling::Layout<T>::kThreads, T::kMin
     };
     for (int j = 0; j < L::kStages - 1; ++j) copy_tile_async(j);
     commit_async_copies();
-    zero_padding<L>(area);
     wait_async_copies<0>();
     __syncthreads();
     warp.load_queries(queries);  // the loop's first barrier keeps the last stage off them

@@ -1,6 +1,7 @@
 #pragma once
 // The sm_80+ instructions the attention kernel is built from: asynchronous 16-byte copies into
-// shared memory, ldmatrix, and the m16n8k16 tensor-core product with f32 accumulation.
+// shared memory, ldmatrix, and the m16n8k16 and m16n8k8 tensor-core products with f32
+// accumulation.
 //
 // Fragment layouts (PTX ISA, "Matrix fragments for mma.m16n8k16"): with g = lane / 4 and
 // t = lane % 4, a thread holds of the 16x16 A operand rows g and g+8, columns 2t, 2t+1 (and the
@@ -49,6 +50,14 @@ __device__ __forceinline__ void load_matrix_x4(uint32_t (&r)[4], uint32_t addres
                : "memory");
 }
 
+// Two 8x8 b16 matrices; lanes 0..15 give the row addresses.
+__device__ __forceinline__ void load_matrix_x2(uint32_t (&r)[2], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(address)
+               : "memory");
+}
+
 // As load_matrix_x4 but transposed: r[i] holds rows 2·(lane % 4), +1 of column lane / 4.
 __device__ __forceinline__ void load_matrix_x4_transposed(uint32_t (&r)[4], uint32_t address) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -91,6 +100,22 @@ __device__ __forceinline__ void mma_16x8x16(float (&c)[4], const uint32_t (&a)[4
         "{%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// c += a · b for a 16x8 row-major A (a0: row g, a1: row g + 8, columns 2t, 2t+1) and an 8x8
+// column-major B (rows 2t, 2t+1 of column g).
+template <bool kBf16>
+__device__ __forceinline__ void mma_16x8x8(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t b) {
+  if constexpr (kBf16)
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(b));
+  else
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(b));
 }
 
 // 2^x on the special-function unit (relative error about 2^-22); 2^-inf = 0.

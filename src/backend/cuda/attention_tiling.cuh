@@ -52,16 +52,17 @@ struct Layout : T {
   static constexpr int kWarpRows = 16 * kRowTiles;
   static constexpr int kRowGroups = kWarps / kDimSplit;
   static constexpr int kBlockRows = kRowGroups * kWarpRows;
-  // Channels of one warp's slice, and its k-steps of 16 in the score product: a head dimension
-  // that is not a multiple of 16 (40) is padded with zero channels in shared memory.
+  // Channels of one warp's slice, and its k-steps in the score product: of 16 channels, the
+  // last of 8 (m16n8k8) when the slice is an odd multiple of 8 (head dimension 40).
   static constexpr int kSliceDim = kHeadDim / kDimSplit;
   static constexpr int kSliceSteps = (kSliceDim + 15) / 16;
-  static constexpr int kPaddedDim = kDimSplit * 16 * kSliceSteps;
+  static constexpr bool kHalfStep = kSliceDim % 16 != 0;
   // The 8 rows one ldmatrix reads must fall in distinct banks. Rows whose length is a multiple
   // of 128 bytes are stored tight with their 16-byte pieces permuted (piece c of row r at
-  // c ^ (r % 8)); other rows are padded by 16 bytes, an odd number of 16-byte units.
-  static constexpr bool kSwizzle = kPaddedDim % 64 == 0;
-  static constexpr int kRowStride = kSwizzle ? kPaddedDim : kPaddedDim + 8;
+  // c ^ (r % 8)); other rows are stored as an odd number of 16-byte units, padded by one unit
+  // where the row has an even number.
+  static constexpr bool kSwizzle = kHeadDim % 64 == 0;
+  static constexpr int kRowStride = kSwizzle || kHeadDim / 8 % 2 == 1 ? kHeadDim : kHeadDim + 8;
   // Element offset of (row, col) from the start of a tile; col is a multiple of 8 or stays
   // within its 16-byte piece.
   __device__ static __forceinline__ int offset(int row, int col) {
@@ -90,16 +91,16 @@ struct Layout : T {
   static constexpr int kQueryOffset =
       kQueryOverlaysValues ? kStageElems : kQueryStage * kStageElems;
   static constexpr int kAreaElems = max_of(kStages * kStageElems, kQueryOffset + kQueryElems);
-  static constexpr int kAreaRows = kAreaElems / kRowStride;
   static constexpr int kExchangeFloatsPerWarp = kDimSplit > 1 ? kRowTiles* kKeyTiles * 4 * 32 : 0;
   static constexpr size_t kSharedBytes = 2 * static_cast<size_t>(kAreaElems) +
                                          4 * static_cast<size_t>(kWarps * kExchangeFloatsPerWarp);
 
   static_assert(kHeadDim % 8 == 0, "rows move in 16-byte pieces");
-  static_assert(kDimSplit == 1 || kSliceDim % 16 == 0, "split slices cannot be padded");
+  static_assert(kSliceDim % 8 == 0 && (kDimSplit == 1 || !kHalfStep),
+                "a channel split needs whole k-steps");
+  static_assert(!kHalfStep || kKeys % 32 == 0, "the half step loads keys 32 at a time");
   static_assert(kWarps % kDimSplit == 0 && kKeys % 16 == 0 && kStages >= 2);
   static_assert(kRowGroups <= 15, "a named barrier per row group");
-  static_assert(!kSwizzle || kPaddedDim == kHeadDim, "padding lies outside swizzled rows");
   static_assert(!kScoresAhead || (kStages == 2 && kDimSplit == 1), "two rings of two tiles");
   static_assert(kSharedBytes <= kSharedLimit, "must fit sm_86/sm_89 blocks");
 };
