@@ -1,6 +1,7 @@
 #include "weights/weight_store.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <unordered_map>
@@ -160,11 +161,10 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
             std::max(stats_.largest_streamed_block, blocks_[b].device_size);
   if (device_ && plan_.use_mmap)
     for (const ComponentState& c : components_)
-      if (c.placement == WeightPlacement::Streamed) pin_streamed_ranges(c);
+      if (uploads_repeatedly(c)) pin_ranges(c);
   if (device_ && !plan_.use_mmap &&
-      std::any_of(components_.begin(), components_.end(), [](const ComponentState& c) {
-        return c.placement == WeightPlacement::Streamed;
-      })) {
+      std::any_of(components_.begin(), components_.end(),
+                  [](const ComponentState& c) { return c.placement != WeightPlacement::Host; })) {
     std::vector<std::string> paths;
     for (const SourceFile& f : source_.files()) paths.push_back(f.path);
     DirectReadOptions options;
@@ -177,9 +177,17 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
     for (ComponentState& c : components_) load_component(c);
 }
 
-// A streamed component uploads its blocks from the mapping every step: the device may pin
-// that range of each file once, so the uploads need no copy through staging memory.
-void WeightStore::pin_streamed_ranges(const ComponentState& c) {
+// A streamed component uploads its blocks from the mapping every step, an offloaded one every
+// stage: the device may pin that range of each file once, so the uploads need neither a copy
+// through staging memory nor registering the pages again each time. Not where the plan drops
+// the component's pages from the page cache after use: pinned pages cannot be dropped.
+bool WeightStore::uploads_repeatedly(const ComponentState& c) const {
+  if (c.placement == WeightPlacement::Streamed) return true;
+  return c.placement == WeightPlacement::Device && plan_.device_release == Release::AfterStage &&
+         !plan_.evict_page_cache && !plan_.page_cache.dontneed;
+}
+
+void WeightStore::pin_ranges(const ComponentState& c) {
   std::map<uint32_t, std::pair<const std::byte*, const std::byte*>> by_file;
   for (uint32_t b : c.blocks)
     for (uint32_t ti : blocks_[b].tensors) {
@@ -277,6 +285,10 @@ void WeightStore::load_component(ComponentState& c) {
   // Offloaded components go up when their stage begins, never all at once.
   const bool resident =
       c.placement == WeightPlacement::Device && plan_.device_release == Release::Never;
+  if (resident && !plan_.use_mmap && reader_ && c.format == WeightFormat::AsStored) {
+    load_resident_from_reads(c);
+    return;
+  }
   // A resident component's owned host copy is never read again once it landed (a later reload
   // reads the file anew), so each block's copy goes after its upload, one block behind the
   // reads: host memory holds two blocks, not the component.
@@ -296,6 +308,48 @@ void WeightStore::load_component(ComponentState& c) {
     landing = &blocks_[b];
   }
   drop_landed();
+}
+
+// Reading and uploading overlap: the reader thread reads block i+1 into one of two pinned
+// buffers of the largest block's size while block i uploads by DMA from the other, so the load
+// runs at the disk's rate. A block's buffer is read into again only once its upload landed.
+void WeightStore::load_resident_from_reads(ComponentState& c) {
+  Stopwatch watch(stats_.load_seconds);
+  std::vector<uint32_t> blocks;
+  std::vector<ReadLayout> layouts;
+  uint64_t largest = 0;
+  for (uint32_t b : c.blocks) {
+    if (blocks_[b].device_storage) continue;
+    blocks.push_back(b);
+    layouts.push_back(read_layout(blocks_[b]));
+    largest = std::max(largest, layouts.back().bytes);
+  }
+  if (blocks.empty()) return;
+  std::array<BlockReader::Buffer, 2> buffers{device_->host_buffer(largest),
+                                             device_->host_buffer(largest)};
+  const auto request = [&](size_t i) {
+    read_ahead(blocks_[blocks[i]], std::move(layouts[i]), buffers[i % 2]);
+  };
+  const auto landed = [&](Block& b) {
+    if (b.upload) b.upload->wait();  // then it holds no buffer
+    drop_read(b);
+  };
+  try {
+    request(0);
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      upload(blocks_[blocks[i]]);  // waits for its read
+      if (i > 0) landed(blocks_[blocks[i - 1]]);
+      if (i + 1 < blocks.size()) request(i + 1);
+    }
+    landed(blocks_[blocks.back()]);
+    buffers = {};
+    reader_->wait_idle();
+    device_->release_host_buffers();
+  } catch (...) {
+    // A read still queued lands in a buffer nobody waits for; the buffers go with the last.
+    for (uint32_t b : blocks) landed(blocks_[b]);
+    throw;
+  }
 }
 
 void WeightStore::release_component(ComponentState& c) {
@@ -592,6 +646,18 @@ bool WeightStore::reads_ahead(const Block& b) const {
 
 void WeightStore::request_read(Block& b) {
   if (!reads_ahead(b) || b.device_storage || b.read.valid()) return;
+  read_ahead(b, read_layout(b), nullptr);
+}
+
+void WeightStore::read_ahead(Block& b, ReadLayout layout, BlockReader::Buffer into) {
+  b.read_at = std::move(layout.piece_at);
+  b.read_bytes = layout.bytes;
+  b.read = reader_->read(layout, std::move(into));
+  ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", components_[b.component].name, b.key,
+                 b.read_bytes);
+}
+
+ReadLayout WeightStore::read_layout(const Block& b) const {
   std::vector<ReadRange> pieces;
   std::vector<uint32_t> checked;
   for (uint32_t ti : b.tensors) {
@@ -602,12 +668,7 @@ void WeightStore::request_read(Block& b) {
     }
     pieces.push_back({t.file, t.info.offset, t.info.nbytes, 0});
   }
-  ReadLayout layout = layout_block_read(pieces);
-  b.read_at = std::move(layout.piece_at);
-  b.read_bytes = layout.bytes;
-  b.read = reader_->read(layout);
-  ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", components_[b.component].name, b.key,
-                 b.read_bytes);
+  return layout_block_read(pieces);
 }
 
 void WeightStore::drop_read(Block& b) {
@@ -622,8 +683,6 @@ void WeightStore::drop_read(Block& b) {
 
 void WeightStore::begin_stage(Stage stage) {
   ledger_.mark(fmt::format("begin {}", stage_name(stage)));
-  steps_in_stage_ = 0;
-  refilling_ = false;
   for (ComponentState& c : components_) {
     Stage s;
     if (!stage_of(c.name, s) || s != stage || c.release == Release::AfterUse) continue;
@@ -680,35 +739,8 @@ void WeightStore::step_done() {
   ledger_.mark("step");
   sample_rss();
   if (!device_) return;
-  const uint64_t misses = device_->backend().arena().stats().device_allocations;
-  ledger_.sample("device_allocations", device_name(), misses);
-  // Past the first steps a step repeats the previous one's allocations, so one the arena's
-  // cache could not serve means it evicted cached blocks to stay in the budget (cudaFree waits
-  // for the whole device) and will again every step: a streamed component gives up resident
-  // blocks until its steps run from the cache. The step after a demotion refills what the
-  // evictions took, with room to spare, so its misses are not counted.
-  const bool missed = misses > misses_at_step_;
-  misses_at_step_ = misses;
-  if (++steps_in_stage_ <= 2) return;
-  if (refilling_) {
-    refilling_ = false;
-  } else if (missed) {
-    refilling_ = demote_resident_block();
-  }
-}
-
-bool WeightStore::demote_resident_block() {
-  Block* largest = nullptr;
-  for (Block& b : blocks_)
-    if (b.resident && b.pins == 0 && (!largest || b.device_size > largest->device_size))
-      largest = &b;
-  if (!largest) return false;
-  ComponentState& c = components_[largest->component];
-  drop_device(*largest);
-  plan_.resident_block_bytes = resident_reserved_;  // it is not made resident again
-  ++stats_.demoted_blocks;
-  ledger_.sample("demoted", c.name, largest->device_size);
-  return true;
+  ledger_.sample("device_allocations", device_name(),
+                 device_->backend().arena().stats().device_allocations);
 }
 
 void WeightStore::sample_rss() {

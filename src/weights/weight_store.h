@@ -78,7 +78,6 @@ struct WeightStoreStats {
   uint64_t resident_block_bytes = 0;    // streamed components: blocks kept across steps
   uint64_t largest_streamed_block = 0;  // bytes on the device
   uint64_t page_cache_kept = 0;         // bytes the kernel did not drop on eviction
-  uint64_t demoted_blocks = 0;  // resident blocks given up because steps missed the arena cache
 };
 
 class WeightStore {
@@ -103,8 +102,8 @@ class WeightStore {
   void begin_stage(Stage stage);
   void end_stage(Stage stage);
   // A sampler step finished: a ledger mark, a resident-memory sample and the device arena's
-  // allocation count; a streamed component gives up a resident block when a steady step had
-  // to take memory from the device (under a full budget: evictions, each a device-wide wait).
+  // allocation count (steps that repeat the previous one's allocations take nothing new unless
+  // a budget full to the last byte makes the arena trade size classes).
   void step_done();
 
   const ModelSource& source() const { return source_; }
@@ -124,6 +123,7 @@ class WeightStore {
   void unpin(uint32_t block);
   ComponentState& state_of(std::string_view component);
   void load_component(ComponentState& c);
+  void load_resident_from_reads(ComponentState& c);
   void release_component(ComponentState& c);
   void pin(Block& b);
   void load_host(Block& b);
@@ -137,10 +137,14 @@ class WeightStore {
   void upload_streamed(Block& b);
   bool reads_ahead(const Block& b) const;
   void request_read(Block& b);
+  // Queues the read of `b` on the reader thread, into `into` or a fresh host buffer.
+  void read_ahead(Block& b, ReadLayout layout, BlockReader::Buffer into);
+  // Where a block's tensors land in a read buffer (checking first that its files are unchanged).
+  ReadLayout read_layout(const Block& b) const;
   void drop_read(Block& b);
-  // Gives up the largest resident streamed block; false when there is none.
-  bool demote_resident_block();
-  void pin_streamed_ranges(const ComponentState& c);
+  bool uploads_repeatedly(const ComponentState& c) const;
+  // Pins the component's byte ranges of the mapped files for the device's uploads.
+  void pin_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
   DirectReader& reader_for(uint32_t file);
@@ -166,9 +170,6 @@ class WeightStore {
   WeightStoreStats stats_;
   int active_leases_ = 0;
   uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes
-  int steps_in_stage_ = 0;
-  uint64_t misses_at_step_ = 0;  // the device arena's device_allocations at the last step
-  bool refilling_ = false;       // the step after a demotion
   // Streamed components without the mapping; declared last so its thread stops first.
   std::unique_ptr<BlockReader> reader_;
 };
