@@ -10,7 +10,8 @@
 # Environment: EBB, SYNTH (the binaries), WORK (scratch dir, needs ~12 GB), STEPS_sd1,
 # STEPS_sdxl (sampler steps; step time is the metric), H2D_GBPS (pinned host→device rate),
 # DEPTHS (prefetch depths, default "1 2"), SKIP_COLD=1 (no cold-read and --direct-io rows),
-# SKIP_DIRECT_STREAM=1 (cold-read rows, but not the slow --direct-io streaming one).
+# SKIP_DIRECT_STREAM=1 (cold-read rows, but not the slow --direct-io streaming one), SKIP_WARM=1
+# (only the cold-read rows).
 set -uo pipefail
 EBB=${EBB:-bin/ebb}
 SYNTH=${SYNTH:-bin/ebb-synth}
@@ -19,6 +20,7 @@ H2D_GBPS=${H2D_GBPS:-53.5}
 DEPTHS=${DEPTHS:-1 2}
 SKIP_COLD=${SKIP_COLD:-0}
 SKIP_DIRECT_STREAM=${SKIP_DIRECT_STREAM:-0}
+SKIP_WARM=${SKIP_WARM:-0}
 mkdir -p "$WORK"
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=(sd1 sdxl)
@@ -113,6 +115,7 @@ for model in "${models[@]}"; do
     evict "$file"
     row "$model" "$size" 1 "cold --eager-load --no-mmap (1 step)" --eager-load --no-mmap
   fi
+  [ "$SKIP_WARM" = 1 ] && continue
   RESIDENT_STEP=0 row "$model" "$size" "$steps" eager --eager-load
   RESIDENT_STEP=$(cat "$WORK/resident_step" 2>/dev/null || echo 0)
   export RESIDENT_STEP

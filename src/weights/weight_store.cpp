@@ -1,7 +1,6 @@
 #include "weights/weight_store.h"
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <unordered_map>
@@ -173,8 +172,10 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
         std::move(paths), options,
         [device = device_](uint64_t n) { return device->host_buffer(n); });
   }
-  if (plan_.load == LoadWhen::AtStart)
+  if (plan_.load == LoadWhen::AtStart) {
     for (ComponentState& c : components_) load_component(c);
+    release_load_buffers();
+  }
 }
 
 // A streamed component uploads its blocks from the mapping every step, an offloaded one every
@@ -310,46 +311,64 @@ void WeightStore::load_component(ComponentState& c) {
   drop_landed();
 }
 
-// Reading and uploading overlap: the reader thread reads block i+1 into one of two pinned
-// buffers of the largest block's size while block i uploads by DMA from the other, so the load
-// runs at the disk's rate. A block's buffer is read into again only once its upload landed.
+// Reading and uploading overlap: the reader thread reads the next group of blocks into one of
+// two pinned buffers while the group before uploads by DMA from the other, so the load runs at
+// the disk's rate. Consecutive blocks are read as one group of up to plan_.load_group_bytes (a
+// larger block alone), so the reader's queue drains once per group, not once per small block.
+// A buffer is read into again only once the uploads from it landed.
 void WeightStore::load_resident_from_reads(ComponentState& c) {
   Stopwatch watch(stats_.load_seconds);
-  std::vector<uint32_t> blocks;
-  std::vector<ReadLayout> layouts;
-  uint64_t largest = 0;
+  std::vector<std::vector<uint32_t>> groups;
+  uint64_t group_bytes = 0;
   for (uint32_t b : c.blocks) {
     if (blocks_[b].device_storage) continue;
-    blocks.push_back(b);
-    layouts.push_back(read_layout(blocks_[b]));
+    uint64_t bytes = 0;
+    for (uint32_t ti : blocks_[b].tensors) bytes += source_.tensors()[ti].info.nbytes;
+    if (groups.empty() || group_bytes + bytes > plan_.load_group_bytes) {
+      groups.emplace_back();
+      group_bytes = 0;
+    }
+    groups.back().push_back(b);
+    group_bytes += bytes;
+  }
+  if (groups.empty()) return;
+  std::vector<ReadLayout> layouts;
+  uint64_t largest = 0;
+  for (const std::vector<uint32_t>& g : groups) {
+    layouts.push_back(read_layout(g));
     largest = std::max(largest, layouts.back().bytes);
   }
-  if (blocks.empty()) return;
-  std::array<BlockReader::Buffer, 2> buffers{device_->host_buffer(largest),
-                                             device_->host_buffer(largest)};
-  const auto request = [&](size_t i) {
-    read_ahead(blocks_[blocks[i]], std::move(layouts[i]), buffers[i % 2]);
-  };
-  const auto landed = [&](Block& b) {
-    if (b.upload) b.upload->wait();  // then it holds no buffer
-    drop_read(b);
+  if (!load_buffers_[0] || load_buffers_[0]->bytes() < largest) {
+    release_load_buffers();
+    for (BlockReader::Buffer& buffer : load_buffers_) buffer = device_->host_buffer(largest);
+  }
+  const auto landed = [&](const std::vector<uint32_t>& group) {
+    for (uint32_t b : group) {
+      if (blocks_[b].upload) blocks_[b].upload->wait();  // then it holds no buffer
+      drop_read(blocks_[b]);
+    }
   };
   try {
-    request(0);
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      upload(blocks_[blocks[i]]);  // waits for its read
-      if (i > 0) landed(blocks_[blocks[i - 1]]);
-      if (i + 1 < blocks.size()) request(i + 1);
+    read_ahead(groups[0], std::move(layouts[0]), load_buffers_[0]);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (uint32_t b : groups[g]) upload(blocks_[b]);  // the first waits for the group's read
+      if (g > 0) landed(groups[g - 1]);
+      if (g + 1 < groups.size())
+        read_ahead(groups[g + 1], std::move(layouts[g + 1]), load_buffers_[(g + 1) % 2]);
     }
-    landed(blocks_[blocks.back()]);
-    buffers = {};
-    reader_->wait_idle();
-    device_->release_host_buffers();
+    landed(groups.back());
   } catch (...) {
-    // A read still queued lands in a buffer nobody waits for; the buffers go with the last.
-    for (uint32_t b : blocks) landed(blocks_[b]);
+    // A read still queued lands in a buffer nobody waits for.
+    for (const std::vector<uint32_t>& g : groups) landed(g);
     throw;
   }
+}
+
+void WeightStore::release_load_buffers() {
+  if (!load_buffers_[0]) return;
+  load_buffers_ = {};
+  reader_->wait_idle();  // its last job lets go of a buffer
+  device_->release_host_buffers();
 }
 
 void WeightStore::release_component(ComponentState& c) {
@@ -646,28 +665,47 @@ bool WeightStore::reads_ahead(const Block& b) const {
 
 void WeightStore::request_read(Block& b) {
   if (!reads_ahead(b) || b.device_storage || b.read.valid()) return;
-  read_ahead(b, read_layout(b), nullptr);
+  const std::vector<uint32_t> one{static_cast<uint32_t>(&b - blocks_.data())};
+  read_ahead(one, read_layout(one), nullptr);
 }
 
-void WeightStore::read_ahead(Block& b, ReadLayout layout, BlockReader::Buffer into) {
-  b.read_at = std::move(layout.piece_at);
-  b.read_bytes = layout.bytes;
-  b.read = reader_->read(layout, std::move(into));
-  ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", components_[b.component].name, b.key,
-                 b.read_bytes);
+void WeightStore::read_ahead(const std::vector<uint32_t>& blocks, ReadLayout layout,
+                             BlockReader::Buffer into) {
+  const std::shared_future<BlockReader::Buffer> read = reader_->read(layout, std::move(into));
+  // Each block's share of the buffer is its tensors' bytes; the first also holds the padding
+  // that keeps ranges at their file offset's alignment, so the shares add up to the buffer.
+  uint64_t padding = layout.bytes;
+  size_t at = 0;
+  for (uint32_t index : blocks) {
+    Block& b = blocks_[index];
+    b.read_at.assign(layout.piece_at.begin() + static_cast<ptrdiff_t>(at),
+                     layout.piece_at.begin() + static_cast<ptrdiff_t>(at + b.tensors.size()));
+    at += b.tensors.size();
+    b.read_bytes = 0;
+    for (uint32_t ti : b.tensors) b.read_bytes += source_.tensors()[ti].info.nbytes;
+    padding -= b.read_bytes;
+    b.read = read;
+  }
+  blocks_[blocks.front()].read_bytes += padding;
+  for (uint32_t index : blocks) {
+    const Block& b = blocks_[index];
+    ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", components_[b.component].name,
+                   b.key, b.read_bytes);
+  }
 }
 
-ReadLayout WeightStore::read_layout(const Block& b) const {
+ReadLayout WeightStore::read_layout(const std::vector<uint32_t>& blocks) const {
   std::vector<ReadRange> pieces;
   std::vector<uint32_t> checked;
-  for (uint32_t ti : b.tensors) {
-    const IndexedTensor& t = source_.tensors()[ti];
-    if (std::find(checked.begin(), checked.end(), t.file) == checked.end()) {
-      source_.files()[t.file].mapping.check_unchanged();
-      checked.push_back(t.file);
+  for (uint32_t index : blocks)
+    for (uint32_t ti : blocks_[index].tensors) {
+      const IndexedTensor& t = source_.tensors()[ti];
+      if (std::find(checked.begin(), checked.end(), t.file) == checked.end()) {
+        source_.files()[t.file].mapping.check_unchanged();
+        checked.push_back(t.file);
+      }
+      pieces.push_back({t.file, t.info.offset, t.info.nbytes, 0});
     }
-    pieces.push_back({t.file, t.info.offset, t.info.nbytes, 0});
-  }
   return layout_block_read(pieces);
 }
 
@@ -696,6 +734,7 @@ void WeightStore::begin_stage(Stage stage) {
 }
 
 void WeightStore::end_stage(Stage stage) {
+  release_load_buffers();
   sample_residency();  // before releasing: what the stage had resident at its end
   for (ComponentState& c : components_) {
     Stage s;

@@ -14,6 +14,7 @@
 // reads, their blocks are read ahead on a reader thread (weights/block_reader.h). Compute is
 // ordered after an upload on the device, so the thread enqueuing block i never waits for block
 // i+1's copy.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -124,6 +125,8 @@ class WeightStore {
   ComponentState& state_of(std::string_view component);
   void load_component(ComponentState& c);
   void load_resident_from_reads(ComponentState& c);
+  // Hands the two buffers resident loads read into back to the system.
+  void release_load_buffers();
   void release_component(ComponentState& c);
   void pin(Block& b);
   void load_host(Block& b);
@@ -137,10 +140,12 @@ class WeightStore {
   void upload_streamed(Block& b);
   bool reads_ahead(const Block& b) const;
   void request_read(Block& b);
-  // Queues the read of `b` on the reader thread, into `into` or a fresh host buffer.
-  void read_ahead(Block& b, ReadLayout layout, BlockReader::Buffer into);
-  // Where a block's tensors land in a read buffer (checking first that its files are unchanged).
-  ReadLayout read_layout(const Block& b) const;
+  // Queues one read of `blocks` (their tensors as `layout` places them) on the reader thread,
+  // into `into` or a fresh host buffer; each block uploads from its part of the buffer.
+  void read_ahead(const std::vector<uint32_t>& blocks, ReadLayout layout, BlockReader::Buffer into);
+  // Where the blocks' tensors land in one read buffer (checking first that their files are
+  // unchanged).
+  ReadLayout read_layout(const std::vector<uint32_t>& blocks) const;
   void drop_read(Block& b);
   bool uploads_repeatedly(const ComponentState& c) const;
   // Pins the component's byte ranges of the mapped files for the device's uploads.
@@ -170,7 +175,9 @@ class WeightStore {
   WeightStoreStats stats_;
   int active_leases_ = 0;
   uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes
-  // Streamed components without the mapping; declared last so its thread stops first.
+  // Resident components from owned reads: one buffer reading while the other uploads.
+  std::array<BlockReader::Buffer, 2> load_buffers_;
+  // Device components without the mapping; declared last so its thread stops first.
   std::unique_ptr<BlockReader> reader_;
 };
 
