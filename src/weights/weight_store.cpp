@@ -180,8 +180,9 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
 
 // A streamed component uploads its blocks from the mapping every step, an offloaded one every
 // stage: the device may pin that range of each file once, so the uploads need neither a copy
-// through staging memory nor registering the pages again each time. Not where the plan drops
-// the component's pages from the page cache after use: pinned pages cannot be dropped.
+// through staging memory nor registering the pages again each time. An offloaded component is
+// not pinned where the plan drops its pages from the page cache after use: pinned pages cannot
+// be dropped.
 bool WeightStore::uploads_repeatedly(const ComponentState& c) const {
   if (c.placement == WeightPlacement::Streamed) return true;
   return c.placement == WeightPlacement::Device && plan_.device_release == Release::AfterStage &&
