@@ -148,7 +148,9 @@ std::shared_ptr<Storage> Arena::allocate(uint64_t bytes, MemoryTag tag, std::str
              op, human_bytes(bytes), memory_tag_name(tag), human_bytes(s.budget), s.usage());
       data = s.memory->allocate(size);
       if (!data) {
+        // What a device keeps after release (a stream-ordered pool) goes back to it too.
         s.release_all_cached();
+        s.memory->trim();
         data = s.memory->allocate(size);
       }
       if (!data)
@@ -192,6 +194,7 @@ void Arena::reset_peaks() {
 void Arena::release_cached() {
   std::lock_guard lock(state_->mutex);
   state_->release_all_cached();
+  state_->memory->trim();
 }
 
 }  // namespace ebb

@@ -32,6 +32,8 @@ class DeviceMemory {
   // no memory left.
   virtual std::byte* allocate(uint64_t bytes) = 0;
   virtual void release(std::byte* data, uint64_t bytes) = 0;
+  // Gives memory a device keeps after release() back to the system.
+  virtual void trim() {}
 };
 
 // Host RAM; large blocks are mapped directly so releasing them returns them to the system.
@@ -68,7 +70,7 @@ class Arena {
   ArenaStats stats() const;
   // Peaks restart from the current values, e.g. to measure one step.
   void reset_peaks();
-  // Hands every cached block back to the device.
+  // Hands every cached block back to the device, and the device's kept memory to the system.
   void release_cached();
 
   // The class a request of `bytes` is rounded up to.

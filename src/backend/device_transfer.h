@@ -50,6 +50,9 @@ class DeviceTransfer {
   // Host memory the device copies from at full speed (page-locked on a GPU), for owned bytes
   // that are read only to be uploaded. Any thread may call it.
   virtual std::shared_ptr<Storage> host_buffer(uint64_t bytes) = 0;
+  // Hands host buffers cached for reuse back to the system (on a GPU they are page-locked and
+  // count in the process's resident memory), e.g. once a load's buffers are done with.
+  virtual void release_host_buffers() = 0;
   // The compute work enqueued so far, as an event an upload can be ordered after.
   virtual std::shared_ptr<TransferEvent> compute_fence() = 0;
   // Queues the copies, to start once `after` completed: the fence of the last compute that

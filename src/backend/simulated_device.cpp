@@ -42,6 +42,10 @@ std::shared_ptr<Storage> SimulatedDevice::host_buffer(uint64_t bytes) {
   return host_.allocate(bytes, MemoryTag::Staging, "upload buffer");
 }
 
+void SimulatedDevice::release_host_buffers() {
+  host_.release_cached();
+}
+
 std::shared_ptr<TransferEvent> SimulatedDevice::compute_fence() {
   auto fence = std::make_shared<HostEvent>();
   fence->complete();  // the ops enqueued so far have run
@@ -55,13 +59,14 @@ std::shared_ptr<TransferEvent> SimulatedDevice::upload(std::vector<UploadPiece> 
     ++(after ? fenced_ : unfenced_);
   }
   auto event = std::make_shared<HostEvent>();
-  enqueue([this, event, after = std::move(after), pieces = std::move(pieces)] {
+  enqueue([this, event, after = std::move(after), pieces = std::move(pieces)]() mutable {
     if (after) after->wait();
     uint64_t bytes = 0;
     for (const UploadPiece& p : pieces) {
       std::memcpy(p.dst, p.src.data(), p.src.size());
       bytes += p.src.size();
     }
+    pieces.clear();  // as on a GPU: a landed upload holds no source buffer
     {
       std::lock_guard lock(mutex_);
       uploaded_ += bytes;

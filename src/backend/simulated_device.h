@@ -42,6 +42,7 @@ class SimulatedDevice final : public DeviceTransfer {
   Backend& backend() override { return backend_; }
   std::shared_ptr<Storage> allocate(uint64_t bytes, std::string_view what) override;
   std::shared_ptr<Storage> host_buffer(uint64_t bytes) override;
+  void release_host_buffers() override;
   std::shared_ptr<TransferEvent> compute_fence() override;
   std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces,
                                         std::shared_ptr<TransferEvent> after) override;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/error.h"
+
 namespace ebb {
 namespace {
 
@@ -56,8 +58,10 @@ BlockReader::~BlockReader() {
   thread_.join();
 }
 
-std::shared_future<BlockReader::Buffer> BlockReader::read(const ReadLayout& layout) {
-  Job job{layout, {}};
+std::shared_future<BlockReader::Buffer> BlockReader::read(const ReadLayout& layout, Buffer into) {
+  if (into && into->bytes() < layout.bytes)
+    fail("a block read of {} bytes was given a buffer of {}", layout.bytes, into->bytes());
+  Job job{layout, std::move(into), {}};
   std::shared_future<Buffer> result = job.done.get_future().share();
   {
     std::lock_guard lock(mutex_);
@@ -69,22 +73,35 @@ std::shared_future<BlockReader::Buffer> BlockReader::read(const ReadLayout& layo
 
 void BlockReader::run() {
   for (;;) {
-    Job job;
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (stopping_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      Job job;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (stopping_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+        busy_ = true;
+      }
+      try {
+        Buffer buffer = job.into ? std::move(job.into) : allocate_(job.layout.bytes);
+        read_into(job.layout, buffer->data());
+        job.done.set_value(std::move(buffer));
+      } catch (...) {
+        job.done.set_exception(std::current_exception());
+      }
+    }  // the job's hold on its buffer ends here, after the caller may have seen it read
+    {
+      std::lock_guard lock(mutex_);
+      busy_ = false;
     }
-    try {
-      Buffer buffer = allocate_(job.layout.bytes);
-      read_into(job.layout, buffer->data());
-      job.done.set_value(std::move(buffer));
-    } catch (...) {
-      job.done.set_exception(std::current_exception());
-    }
+    idle_.notify_all();
   }
+}
+
+void BlockReader::wait_idle() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return jobs_.empty() && !busy_; });
 }
 
 void BlockReader::read_into(const ReadLayout& layout, std::byte* buffer) {

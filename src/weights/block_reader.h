@@ -52,11 +52,17 @@ class BlockReader {
   BlockReader(const BlockReader&) = delete;
   BlockReader& operator=(const BlockReader&) = delete;
 
-  std::shared_future<Buffer> read(const ReadLayout& layout);
+  // Into a buffer from the allocator given at construction, or into `into` (at least
+  // layout.bytes; the caller keeps it from other use until the read completed).
+  std::shared_future<Buffer> read(const ReadLayout& layout, Buffer into = nullptr);
+  // Blocks until every queued read is done and the reader holds no buffer: a finished read's
+  // job lets go of its buffer only after the caller may have seen the result.
+  void wait_idle();
 
  private:
   struct Job {
     ReadLayout layout;
+    Buffer into;
     std::promise<Buffer> done;
   };
   void run();
@@ -67,9 +73,10 @@ class BlockReader {
   std::function<Buffer(uint64_t)> allocate_;
   std::vector<std::optional<DirectReader>> readers_;  // per file, opened at first read
   std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_, idle_;
   std::deque<Job> jobs_;
   bool stopping_ = false;
+  bool busy_ = false;  // a job is being read or still held
   std::thread thread_;
 };
 

@@ -58,7 +58,10 @@ struct MemoryPlan {
 
   bool use_mmap = true;    // --no-mmap: owned host buffers read from the file
   bool direct_io = false;  // owned reads bypass the page cache (O_DIRECT)
-  MmapFlags page_cache;    // SD_MMAP_FLAGS / --page-cache hints (opt-in)
+  // Components resident on a device, from owned reads: consecutive blocks are read as one
+  // group of up to this many bytes (a larger block alone), two groups in flight at once.
+  uint64_t load_group_bytes = uint64_t(64) << 20;
+  MmapFlags page_cache;  // SD_MMAP_FLAGS / --page-cache hints (opt-in)
 
   std::map<std::string, WeightPlacement, std::less<>> placement;  // default Host
   // When device copies go (--offload-to-cpu: AfterStage; the host copy stays).

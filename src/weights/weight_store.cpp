@@ -160,11 +160,10 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
             std::max(stats_.largest_streamed_block, blocks_[b].device_size);
   if (device_ && plan_.use_mmap)
     for (const ComponentState& c : components_)
-      if (c.placement == WeightPlacement::Streamed) pin_streamed_ranges(c);
+      if (uploads_repeatedly(c)) pin_ranges(c);
   if (device_ && !plan_.use_mmap &&
-      std::any_of(components_.begin(), components_.end(), [](const ComponentState& c) {
-        return c.placement == WeightPlacement::Streamed;
-      })) {
+      std::any_of(components_.begin(), components_.end(),
+                  [](const ComponentState& c) { return c.placement != WeightPlacement::Host; })) {
     std::vector<std::string> paths;
     for (const SourceFile& f : source_.files()) paths.push_back(f.path);
     DirectReadOptions options;
@@ -173,13 +172,24 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
         std::move(paths), options,
         [device = device_](uint64_t n) { return device->host_buffer(n); });
   }
-  if (plan_.load == LoadWhen::AtStart)
+  if (plan_.load == LoadWhen::AtStart) {
     for (ComponentState& c : components_) load_component(c);
+    release_load_buffers();
+  }
 }
 
-// A streamed component uploads its blocks from the mapping every step: the device may pin
-// that range of each file once, so the uploads need no copy through staging memory.
-void WeightStore::pin_streamed_ranges(const ComponentState& c) {
+// A streamed component uploads its blocks from the mapping every step, an offloaded one every
+// stage: the device may pin that range of each file once, so the uploads need neither a copy
+// through staging memory nor registering the pages again each time. An offloaded component is
+// not pinned where the plan drops its pages from the page cache after use: pinned pages cannot
+// be dropped.
+bool WeightStore::uploads_repeatedly(const ComponentState& c) const {
+  if (c.placement == WeightPlacement::Streamed) return true;
+  return c.placement == WeightPlacement::Device && plan_.device_release == Release::AfterStage &&
+         !plan_.evict_page_cache && !plan_.page_cache.dontneed;
+}
+
+void WeightStore::pin_ranges(const ComponentState& c) {
   std::map<uint32_t, std::pair<const std::byte*, const std::byte*>> by_file;
   for (uint32_t b : c.blocks)
     for (uint32_t ti : blocks_[b].tensors) {
@@ -277,6 +287,10 @@ void WeightStore::load_component(ComponentState& c) {
   // Offloaded components go up when their stage begins, never all at once.
   const bool resident =
       c.placement == WeightPlacement::Device && plan_.device_release == Release::Never;
+  if (resident && !plan_.use_mmap && reader_ && c.format == WeightFormat::AsStored) {
+    load_resident_from_reads(c);
+    return;
+  }
   // A resident component's owned host copy is never read again once it landed (a later reload
   // reads the file anew), so each block's copy goes after its upload, one block behind the
   // reads: host memory holds two blocks, not the component.
@@ -296,6 +310,66 @@ void WeightStore::load_component(ComponentState& c) {
     landing = &blocks_[b];
   }
   drop_landed();
+}
+
+// Reading and uploading overlap: the reader thread reads the next group of blocks into one of
+// two pinned buffers while the group before uploads by DMA from the other, so the load runs at
+// the disk's rate. Consecutive blocks are read as one group of up to plan_.load_group_bytes (a
+// larger block alone), so the reader's queue drains once per group, not once per small block.
+// A buffer is read into again only once the uploads from it landed.
+void WeightStore::load_resident_from_reads(ComponentState& c) {
+  Stopwatch watch(stats_.load_seconds);
+  std::vector<std::vector<uint32_t>> groups;
+  uint64_t group_bytes = 0;
+  for (uint32_t b : c.blocks) {
+    if (blocks_[b].device_storage) continue;
+    uint64_t bytes = 0;
+    for (uint32_t ti : blocks_[b].tensors) bytes += source_.tensors()[ti].info.nbytes;
+    if (groups.empty() || group_bytes + bytes > plan_.load_group_bytes) {
+      groups.emplace_back();
+      group_bytes = 0;
+    }
+    groups.back().push_back(b);
+    group_bytes += bytes;
+  }
+  if (groups.empty()) return;
+  std::vector<ReadLayout> layouts;
+  uint64_t largest = 0;
+  for (const std::vector<uint32_t>& g : groups) {
+    layouts.push_back(read_layout(g));
+    largest = std::max(largest, layouts.back().bytes);
+  }
+  if (!load_buffers_[0] || load_buffers_[0]->bytes() < largest) {
+    release_load_buffers();
+    for (BlockReader::Buffer& buffer : load_buffers_) buffer = device_->host_buffer(largest);
+  }
+  const auto landed = [&](const std::vector<uint32_t>& group) {
+    for (uint32_t b : group) {
+      if (blocks_[b].upload) blocks_[b].upload->wait();  // then it holds no buffer
+      drop_read(blocks_[b]);
+    }
+  };
+  try {
+    read_ahead(groups[0], std::move(layouts[0]), load_buffers_[0]);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (uint32_t b : groups[g]) upload(blocks_[b]);  // the first waits for the group's read
+      if (g > 0) landed(groups[g - 1]);
+      if (g + 1 < groups.size())
+        read_ahead(groups[g + 1], std::move(layouts[g + 1]), load_buffers_[(g + 1) % 2]);
+    }
+    landed(groups.back());
+  } catch (...) {
+    // A read still queued lands in a buffer nobody waits for.
+    for (const std::vector<uint32_t>& g : groups) landed(g);
+    throw;
+  }
+}
+
+void WeightStore::release_load_buffers() {
+  if (!load_buffers_[0]) return;
+  load_buffers_ = {};
+  reader_->wait_idle();  // its last job lets go of a buffer
+  device_->release_host_buffers();
 }
 
 void WeightStore::release_component(ComponentState& c) {
@@ -592,22 +666,48 @@ bool WeightStore::reads_ahead(const Block& b) const {
 
 void WeightStore::request_read(Block& b) {
   if (!reads_ahead(b) || b.device_storage || b.read.valid()) return;
+  const std::vector<uint32_t> one{static_cast<uint32_t>(&b - blocks_.data())};
+  read_ahead(one, read_layout(one), nullptr);
+}
+
+void WeightStore::read_ahead(const std::vector<uint32_t>& blocks, ReadLayout layout,
+                             BlockReader::Buffer into) {
+  const std::shared_future<BlockReader::Buffer> read = reader_->read(layout, std::move(into));
+  // Each block's share of the buffer is its tensors' bytes; the first also holds the padding
+  // that keeps ranges at their file offset's alignment, so the shares add up to the buffer.
+  uint64_t padding = layout.bytes;
+  size_t at = 0;
+  for (uint32_t index : blocks) {
+    Block& b = blocks_[index];
+    b.read_at.assign(layout.piece_at.begin() + static_cast<ptrdiff_t>(at),
+                     layout.piece_at.begin() + static_cast<ptrdiff_t>(at + b.tensors.size()));
+    at += b.tensors.size();
+    b.read_bytes = 0;
+    for (uint32_t ti : b.tensors) b.read_bytes += source_.tensors()[ti].info.nbytes;
+    padding -= b.read_bytes;
+    b.read = read;
+  }
+  blocks_[blocks.front()].read_bytes += padding;
+  for (uint32_t index : blocks) {
+    const Block& b = blocks_[index];
+    ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", components_[b.component].name,
+                   b.key, b.read_bytes);
+  }
+}
+
+ReadLayout WeightStore::read_layout(const std::vector<uint32_t>& blocks) const {
   std::vector<ReadRange> pieces;
   std::vector<uint32_t> checked;
-  for (uint32_t ti : b.tensors) {
-    const IndexedTensor& t = source_.tensors()[ti];
-    if (std::find(checked.begin(), checked.end(), t.file) == checked.end()) {
-      source_.files()[t.file].mapping.check_unchanged();
-      checked.push_back(t.file);
+  for (uint32_t index : blocks)
+    for (uint32_t ti : blocks_[index].tensors) {
+      const IndexedTensor& t = source_.tensors()[ti];
+      if (std::find(checked.begin(), checked.end(), t.file) == checked.end()) {
+        source_.files()[t.file].mapping.check_unchanged();
+        checked.push_back(t.file);
+      }
+      pieces.push_back({t.file, t.info.offset, t.info.nbytes, 0});
     }
-    pieces.push_back({t.file, t.info.offset, t.info.nbytes, 0});
-  }
-  ReadLayout layout = layout_block_read(pieces);
-  b.read_at = std::move(layout.piece_at);
-  b.read_bytes = layout.bytes;
-  b.read = reader_->read(layout);
-  ledger_.record(LedgerEvent::Load, MemoryTag::Weights, "cpu", components_[b.component].name, b.key,
-                 b.read_bytes);
+  return layout_block_read(pieces);
 }
 
 void WeightStore::drop_read(Block& b) {
@@ -622,8 +722,6 @@ void WeightStore::drop_read(Block& b) {
 
 void WeightStore::begin_stage(Stage stage) {
   ledger_.mark(fmt::format("begin {}", stage_name(stage)));
-  steps_in_stage_ = 0;
-  refilling_ = false;
   for (ComponentState& c : components_) {
     Stage s;
     if (!stage_of(c.name, s) || s != stage || c.release == Release::AfterUse) continue;
@@ -637,6 +735,7 @@ void WeightStore::begin_stage(Stage stage) {
 }
 
 void WeightStore::end_stage(Stage stage) {
+  release_load_buffers();
   sample_residency();  // before releasing: what the stage had resident at its end
   for (ComponentState& c : components_) {
     Stage s;
@@ -680,35 +779,8 @@ void WeightStore::step_done() {
   ledger_.mark("step");
   sample_rss();
   if (!device_) return;
-  const uint64_t misses = device_->backend().arena().stats().device_allocations;
-  ledger_.sample("device_allocations", device_name(), misses);
-  // Past the first steps a step repeats the previous one's allocations, so one the arena's
-  // cache could not serve means it evicted cached blocks to stay in the budget (cudaFree waits
-  // for the whole device) and will again every step: a streamed component gives up resident
-  // blocks until its steps run from the cache. The step after a demotion refills what the
-  // evictions took, with room to spare, so its misses are not counted.
-  const bool missed = misses > misses_at_step_;
-  misses_at_step_ = misses;
-  if (++steps_in_stage_ <= 2) return;
-  if (refilling_) {
-    refilling_ = false;
-  } else if (missed) {
-    refilling_ = demote_resident_block();
-  }
-}
-
-bool WeightStore::demote_resident_block() {
-  Block* largest = nullptr;
-  for (Block& b : blocks_)
-    if (b.resident && b.pins == 0 && (!largest || b.device_size > largest->device_size))
-      largest = &b;
-  if (!largest) return false;
-  ComponentState& c = components_[largest->component];
-  drop_device(*largest);
-  plan_.resident_block_bytes = resident_reserved_;  // it is not made resident again
-  ++stats_.demoted_blocks;
-  ledger_.sample("demoted", c.name, largest->device_size);
-  return true;
+  ledger_.sample("device_allocations", device_name(),
+                 device_->backend().arena().stats().device_allocations);
 }
 
 void WeightStore::sample_rss() {

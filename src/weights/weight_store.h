@@ -14,6 +14,7 @@
 // reads, their blocks are read ahead on a reader thread (weights/block_reader.h). Compute is
 // ordered after an upload on the device, so the thread enqueuing block i never waits for block
 // i+1's copy.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -78,7 +79,6 @@ struct WeightStoreStats {
   uint64_t resident_block_bytes = 0;    // streamed components: blocks kept across steps
   uint64_t largest_streamed_block = 0;  // bytes on the device
   uint64_t page_cache_kept = 0;         // bytes the kernel did not drop on eviction
-  uint64_t demoted_blocks = 0;  // resident blocks given up because steps missed the arena cache
 };
 
 class WeightStore {
@@ -103,8 +103,8 @@ class WeightStore {
   void begin_stage(Stage stage);
   void end_stage(Stage stage);
   // A sampler step finished: a ledger mark, a resident-memory sample and the device arena's
-  // allocation count; a streamed component gives up a resident block when a steady step had
-  // to take memory from the device (under a full budget: evictions, each a device-wide wait).
+  // allocation count (steps that repeat the previous one's allocations take nothing new unless
+  // a budget full to the last byte makes the arena trade size classes).
   void step_done();
 
   const ModelSource& source() const { return source_; }
@@ -124,6 +124,9 @@ class WeightStore {
   void unpin(uint32_t block);
   ComponentState& state_of(std::string_view component);
   void load_component(ComponentState& c);
+  void load_resident_from_reads(ComponentState& c);
+  // Hands the two buffers resident loads read into back to the system.
+  void release_load_buffers();
   void release_component(ComponentState& c);
   void pin(Block& b);
   void load_host(Block& b);
@@ -137,10 +140,16 @@ class WeightStore {
   void upload_streamed(Block& b);
   bool reads_ahead(const Block& b) const;
   void request_read(Block& b);
+  // Queues one read of `blocks` (their tensors as `layout` places them) on the reader thread,
+  // into `into` or a fresh host buffer; each block uploads from its part of the buffer.
+  void read_ahead(const std::vector<uint32_t>& blocks, ReadLayout layout, BlockReader::Buffer into);
+  // Where the blocks' tensors land in one read buffer (checking first that their files are
+  // unchanged).
+  ReadLayout read_layout(const std::vector<uint32_t>& blocks) const;
   void drop_read(Block& b);
-  // Gives up the largest resident streamed block; false when there is none.
-  bool demote_resident_block();
-  void pin_streamed_ranges(const ComponentState& c);
+  bool uploads_repeatedly(const ComponentState& c) const;
+  // Pins the component's byte ranges of the mapped files for the device's uploads.
+  void pin_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
   DirectReader& reader_for(uint32_t file);
@@ -166,10 +175,9 @@ class WeightStore {
   WeightStoreStats stats_;
   int active_leases_ = 0;
   uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes
-  int steps_in_stage_ = 0;
-  uint64_t misses_at_step_ = 0;  // the device arena's device_allocations at the last step
-  bool refilling_ = false;       // the step after a demotion
-  // Streamed components without the mapping; declared last so its thread stops first.
+  // Resident components from owned reads: one buffer reading while the other uploads.
+  std::array<BlockReader::Buffer, 2> load_buffers_;
+  // Device components without the mapping; declared last so its thread stops first.
   std::unique_ptr<BlockReader> reader_;
 };
 

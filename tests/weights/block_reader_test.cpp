@@ -75,5 +75,25 @@ TEST(BlockReader, ReadsPiecesWhereTheLayoutSaysAndReportsFailures) {
   EXPECT_THROW((void)past_end.get(), Error);
 }
 
+TEST(BlockReader, ReadsIntoAGivenBufferWhenAsked) {
+  test::TempDir dir;
+  const std::string path = dir / "weights.bin";
+  const std::vector<std::byte> file = pattern(1 << 20);
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  Arena host(make_host_memory());
+  BlockReader reader({path}, {}, [](uint64_t) -> BlockReader::Buffer {
+    ADD_FAILURE() << "allocated although a buffer was given";
+    return nullptr;
+  });
+  const ReadLayout layout = layout_block_read({{0, 5'000, 300'000, 0}});
+  const BlockReader::Buffer given = host.allocate(layout.bytes, MemoryTag::Staging, "given");
+  const BlockReader::Buffer read = reader.read(layout, given).get();
+  EXPECT_EQ(read, given);
+  EXPECT_EQ(std::memcmp(read->data() + layout.piece_at[0], file.data() + 5'000, 300'000), 0);
+  const BlockReader::Buffer small = host.allocate(64, MemoryTag::Staging, "small");
+  EXPECT_THROW((void)reader.read(layout, small), Error);
+}
+
 }  // namespace
 }  // namespace ebb

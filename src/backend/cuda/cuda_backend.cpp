@@ -16,11 +16,6 @@
 namespace ebb {
 namespace {
 
-std::unique_ptr<DeviceMemory> device_memory(int device) {
-  require_cuda_device(device);
-  return make_cuda_memory(device);
-}
-
 bool float_activation(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16;
 }
@@ -71,13 +66,30 @@ void require_cuda_device(int index) {
     fail("no device cuda{}: {} CUDA device{} present", index, count, count == 1 ? " is" : "s are");
 }
 
+// The arena's memory owns the compute stream: blocks are released in its order, and the last
+// storage may outlive the backend.
+struct CudaBackend::StreamOrderedMemory {
+  std::unique_ptr<DeviceMemory> memory;
+  cudaStream_t stream = nullptr;
+
+  explicit StreamOrderedMemory(int device) {
+    require_cuda_device(device);
+    auto cuda = std::make_unique<CudaMemory>(device);
+    stream = cuda->stream();
+    memory = std::move(cuda);
+  }
+};
+
 CudaBackend::CudaBackend(const CudaBackendOptions& options)
-    : Backend(device_memory(options.device), checked_activation_dtype(options.activation_dtype)),
+    : CudaBackend(options, StreamOrderedMemory(options.device)) {}
+
+CudaBackend::CudaBackend(const CudaBackendOptions& options, StreamOrderedMemory memory)
+    : Backend(std::move(memory.memory), checked_activation_dtype(options.activation_dtype)),
       max_im2col_bytes_(options.max_im2col_bytes),
+      stream_(memory.stream),
       copies_(options.device) {
   arena().set_budget(options.budget);
   CudaDeviceScope scope(options.device);
-  cuda::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
   gemm_ = std::make_unique<cuda::CublasLtGemm>(arena(), options.allow_tf32);
   if (options.use_cudnn && cuda::cudnn_loaded())
     cudnn_ = std::make_unique<cuda::CudnnConv>(arena(), stream_, options.allow_tf32,
@@ -90,7 +102,6 @@ CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   cudnn_.reset();
   gemm_.reset();
-  cudaStreamDestroy(stream_);
 }
 
 void CudaBackend::wait(const CopyEvent& upload) {

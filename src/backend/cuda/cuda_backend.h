@@ -101,6 +101,8 @@ class CudaBackend final : public Backend {
   bool all_finite_dense(const Tensor& x) override;
 
  private:
+  struct StreamOrderedMemory;
+  CudaBackend(const CudaBackendOptions& options, StreamOrderedMemory memory);
   // A parameter already on this device (uploaded by the weight store as stored) in the
   // activation dtype: itself, or converted into scratch when it is another float type.
   Tensor in_activation_dtype(const Tensor& p);

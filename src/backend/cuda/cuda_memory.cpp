@@ -16,27 +16,6 @@ bool exhausted(cudaError_t status, const char* what) {
   return false;
 }
 
-class CudaMemory final : public DeviceMemory {
- public:
-  explicit CudaMemory(int device) : device_(device) {}
-  Device device() const override { return Device::cuda(device_); }
-  std::byte* allocate(uint64_t bytes) override {
-    CudaDeviceScope scope(device_);
-    void* p = nullptr;
-    if (exhausted(cudaMalloc(&p, bytes), "cudaMalloc")) return nullptr;
-    return static_cast<std::byte*>(p);
-  }
-  // Runs in destructors, so it cannot report. Freeing waits for the device to finish with the
-  // block, so no kernel still reads it.
-  void release(std::byte* data, uint64_t) override {
-    CudaDeviceScope scope(device_, std::nothrow);
-    cudaFree(data);
-  }
-
- private:
-  int device_;
-};
-
 class PinnedMemory final : public DeviceMemory {
  public:
   Device device() const override { return Device::cpu(); }
@@ -51,8 +30,54 @@ class PinnedMemory final : public DeviceMemory {
 
 }  // namespace
 
-std::unique_ptr<DeviceMemory> make_cuda_memory(int device) {
-  return std::make_unique<CudaMemory>(device);
+CudaMemory::CudaMemory(int device) : device_(device) {
+  CudaDeviceScope scope(device_);
+  cudaMemPoolProps props{};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = device_;
+  cuda::check(cudaMemPoolCreate(&pool_, &props), "cudaMemPoolCreate");
+  uint64_t keep = UINT64_MAX;
+  cudaError_t status = cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &keep);
+  if (status == cudaSuccess) status = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+  if (status != cudaSuccess) cudaMemPoolDestroy(pool_);
+  cuda::check(status, "creating the device memory pool's stream");
+}
+
+CudaMemory::~CudaMemory() {
+  CudaDeviceScope scope(device_, std::nothrow);
+  cudaStreamSynchronize(stream_);
+  cudaStreamDestroy(stream_);
+  cudaMemPoolDestroy(pool_);
+}
+
+std::byte* CudaMemory::allocate(uint64_t bytes) {
+  CudaDeviceScope scope(device_);
+  void* p = nullptr;
+  if (exhausted(cudaMallocFromPoolAsync(&p, bytes, pool_, stream_), "cudaMallocFromPoolAsync"))
+    return nullptr;
+  return static_cast<std::byte*>(p);
+}
+
+// Kernels queued on the stream may still read the block: the pool hands it out again only in
+// stream order, after them.
+void CudaMemory::release(std::byte* data, uint64_t) {
+  CudaDeviceScope scope(device_, std::nothrow);
+  cudaFreeAsync(data, stream_);
+}
+
+// Runs in destructors too; a failure leaves the memory in the pool, which goes with it.
+void CudaMemory::trim() {
+  CudaDeviceScope scope(device_, std::nothrow);
+  // Memory whose release is still queued cannot go back yet.
+  if (cudaStreamSynchronize(stream_) == cudaSuccess) cudaMemPoolTrimTo(pool_, 0);
+}
+
+uint64_t CudaMemory::reserved() const {
+  uint64_t bytes = 0;
+  cuda::check(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &bytes),
+              "cudaMemPoolGetAttribute");
+  return bytes;
 }
 
 std::unique_ptr<DeviceMemory> make_pinned_memory() {

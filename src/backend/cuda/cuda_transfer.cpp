@@ -122,6 +122,10 @@ std::shared_ptr<Storage> CudaTransfer::host_buffer(uint64_t bytes) {
   return backend_.pinned_pool().acquire(bytes, "upload buffer");
 }
 
+void CudaTransfer::release_host_buffers() {
+  backend_.pinned_pool().arena().release_cached();
+}
+
 CudaTransfer::~CudaTransfer() {
   CudaDeviceScope scope(backend_.device_index(), std::nothrow);
   // Queued copies may still read the registered pages.
