@@ -1,7 +1,8 @@
 #pragma once
 // The CUDA backend: one GPU, one compute stream, activations in F16 by default (BF16 or F32 on
 // request; F32 is what tests compare against the CPU). Matrix products run on cuBLASLt, conv2d
-// as im2col + GEMM (on cuDNN when asked and libcudnn.so.9 loads: cudnn_conv.h), attention on
+// on the implicit-GEMM 3x3 kernel where it is faster (kernels/conv3x3.h) and as im2col + GEMM
+// elsewhere (on cuDNN when asked and libcudnn.so.9 loads: cudnn_conv.h), attention on
 // the flash kernel where it applies and as two GEMMs around a softmax otherwise, the other ops
 // on the kernels of backend/cuda/kernels/.
 //
@@ -40,8 +41,8 @@ struct CudaBackendOptions {
   // conv2d on cuDNN when it loads. Off by default: with NCHW activations, cuDNN's legacy API
   // is slower than im2col + GEMM at most SD shapes on the H100 (docs/benchmarks.md).
   bool use_cudnn = false;
-  // 3x3 stride-1 convolutions on the implicit-GEMM kernel where it applies (kernels/conv3x3.h);
-  // off: im2col + GEMM, which benchmarks and tests compare against.
+  // 3x3 stride-1 convolutions on the implicit-GEMM kernel where it applies and beats im2col
+  // (kernels/conv3x3.h); off: im2col + GEMM, which benchmarks and tests compare against.
   bool implicit_conv = true;
 };
 
