@@ -2,8 +2,10 @@
 // warm-up, cudaEvent timing on the backend's streams):
 //   - bf16 GEMM 8192³ through linear(), TFLOP/s and share of 787 TFLOP/s (measured on the H100);
 //   - conv2d 3x3 f16 at the UNet's 320→320 @128² and the VAE's 512→512 @256², TFLOP/s, through
-//     cuDNN (when it loads) and through im2col + GEMM, and both paths at every 3x3 shape of the
-//     SD1.5 and SDXL UNets and the VAE decoder;
+//     the default path (the implicit-GEMM kernel where its rule picks it, else im2col + GEMM),
+//     im2col + GEMM alone and cuDNN (when it loads); and every path, plus the implicit-GEMM
+//     kernel with each of its tile shapes, at every 3x3 stride-1 shape of the SD1.5 and SDXL
+//     UNets and the VAE decoder;
 //   - host-to-device uploads of 256 MiB blocks on the copy stream, pinned and pageable, GB/s,
 //     and what bounds the pageable rate (huge pages, copy size, pinned staging, host memcpy);
 //   - pinned uploads on the copy stream while GEMMs run on the compute stream: both rates.
@@ -32,12 +34,15 @@ int main() {
 #include <functional>
 #include <memory>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cudnn_conv.h"
 #include "backend/cuda/im2col.h"
+#include "backend/cuda/kernels/conv3x3.h"
 #include "core/error.h"
 
 namespace {
@@ -91,7 +96,8 @@ void gemm(CudaBackend& gpu) {
               s * 1e3, tflops, 100 * tflops / kGemmPeakTflops, kGemmPeakTflops);
 }
 
-void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
+// `path` names how `gpu` runs conv2d; the im2col path's two halves are timed alone too.
+void conv(CudaBackend& gpu, const std::string& path, int64_t channels, int64_t size) {
   const Tensor x = filled(gpu, {1, channels, size, size}, DType::F16, MemoryTag::Activations);
   const Tensor w = filled(gpu, {channels, channels, 3, 3}, DType::F16, MemoryTag::Weights);
   const Tensor b = filled(gpu, {channels}, DType::F16, MemoryTag::Weights);
@@ -103,9 +109,8 @@ void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
       "f16 conv2d 3x3 %4lld->%-4lld @%4lld^2 %-7s %8.3f ms  %6.1f TFLOP/s  (without bias %.3f "
       "ms)\n",
       static_cast<long long>(channels), static_cast<long long>(channels),
-      static_cast<long long>(size), gpu.uses_cudnn() ? "cuDNN" : "im2col", s * 1e3,
-      flops / s / 1e12, unbiased * 1e3);
-  if (gpu.uses_cudnn()) return;
+      static_cast<long long>(size), path.c_str(), s * 1e3, flops / s / 1e12, unbiased * 1e3);
+  if (path != "im2col") return;
   // The two halves of im2col + GEMM alone: the patch gathering and the product over the patches.
   const int64_t k = channels * 9, pixels = size * size;
   const Tensor columns = gpu.empty({k, pixels}, DType::F16, MemoryTag::Scratch, "bench");
@@ -120,36 +125,96 @@ void conv(CudaBackend& gpu, int64_t channels, int64_t size) {
   std::printf("    im2col %.3f ms, GEMM of its size %.3f ms\n", gather * 1e3, product * 1e3);
 }
 
-// Seconds of one f16 conv2d 3x3 (stride 1, padding 1, with bias) of `channels` channels in and
-// out at batch x size².
-double conv_seconds(CudaBackend& gpu, int64_t batch, int64_t channels, int64_t size) {
-  const Tensor x = filled(gpu, {batch, channels, size, size}, DType::F16, MemoryTag::Activations);
-  const Tensor w = filled(gpu, {channels, channels, 3, 3}, DType::F16, MemoryTag::Weights);
-  const Tensor b = filled(gpu, {channels}, DType::F16, MemoryTag::Weights);
+// Seconds of one f16 conv2d 3x3 (stride 1, padding 1, with bias) of `in` channels to `out` at
+// batch x size².
+double conv_seconds(CudaBackend& gpu, int64_t batch, int64_t in, int64_t out, int64_t size) {
+  const Tensor x = filled(gpu, {batch, in, size, size}, DType::F16, MemoryTag::Activations);
+  const Tensor w = filled(gpu, {out, in, 3, 3}, DType::F16, MemoryTag::Weights);
+  const Tensor b = filled(gpu, {out}, DType::F16, MemoryTag::Weights);
   return median_seconds(gpu.stream(), 20,
                         [&] { gpu.conv2d(x, w, b, Conv2dGeometry::uniform(1, 1)); });
 }
 
-// The 3x3 convolutions of the SD1.5 UNet at 512² and the SDXL UNet at 1024² (batch 2: CFG) and
-// of the VAE decoder, through both paths.
-void conv_shapes(CudaBackend& cudnn, CudaBackend& im2col) {
+// Prints the implicit-GEMM kernel's time at `s` with every tile shape forced, the plan's own
+// choice starred.
+void conv_tilings(CudaBackend& gpu, const cuda::Conv3x3Shape& s, const Tensor& x, const Tensor& w,
+                  const Tensor& b) {
+  const uint64_t scratch = CudaBackendOptions{}.max_im2col_bytes;
+  const int chosen = cuda::conv3x3_plan(s, 2, scratch).tiling;
+  for (int tiling = 0; tiling < cuda::conv3x3_tilings(); ++tiling) {
+    const cuda::Conv3x3Plan plan = cuda::conv3x3_plan(s, 2, scratch, tiling);
+    if (plan.band_rows == 0) {
+      std::printf("  -");
+      continue;
+    }
+    const Tensor shifted = gpu.empty({plan.shifted_elems}, DType::F16, MemoryTag::Scratch, "bench");
+    const Tensor partials = gpu.empty({std::max<int64_t>(plan.partial_floats, 1)}, DType::F32,
+                                      MemoryTag::Scratch, "bench");
+    const Tensor out = gpu.empty({s.batch, s.outputs, s.height, s.width}, DType::F16,
+                                 MemoryTag::Activations, "bench");
+    cuda::Conv3x3Args a;
+    a.shape = s;
+    a.x = x.bytes();
+    a.w = w.bytes();
+    a.bias = b.bytes();
+    a.out = out.mutable_bytes();
+    a.shifted = shifted.mutable_bytes();
+    a.partials = reinterpret_cast<float*>(partials.mutable_bytes());
+    const double t =
+        median_seconds(gpu.stream(), 20, [&] { cuda::conv3x3(plan, a, gpu.stream()); });
+    std::printf("  %d%s%.3f", tiling, tiling == chosen ? "*" : ":", t * 1e3);
+  }
+}
+
+// The 3x3 stride-1 convolutions of the SD1.5 UNet at 512² and 1024² and the SDXL UNet at 1024²
+// (batch 2: CFG; the up blocks' resnets take the skip connections concatenated) and of the VAE
+// decoder at 512² and 1024², through every path; cuDNN's column only when it loads.
+void conv_shapes(CudaBackend& fast, CudaBackend& im2col, CudaBackend* cudnn) {
   struct Shape3x3 {
     const char* model;
-    int64_t batch, channels, size;
+    int64_t batch, in, out, size;
   };
-  const Shape3x3 shapes[] = {{"UNet", 2, 320, 64},  {"UNet", 2, 640, 32},  {"UNet", 2, 1280, 16},
-                             {"UNet", 2, 1280, 8},  {"UNet", 2, 320, 128}, {"UNet", 2, 640, 64},
-                             {"UNet", 2, 1280, 32}, {"VAE", 1, 512, 64},   {"VAE", 1, 512, 128},
-                             {"VAE", 1, 512, 256},  {"VAE", 1, 256, 256},  {"VAE", 1, 256, 512},
-                             {"VAE", 1, 128, 512}};
-  std::printf("f16 conv2d 3x3 with bias        cuDNN ms  im2col ms  cuDNN/im2col\n");
+  const Shape3x3 shapes[] = {
+      {"UNet", 2, 320, 320, 64},   {"UNet", 2, 640, 320, 64},   {"UNet", 2, 960, 320, 64},
+      {"UNet", 2, 320, 640, 32},   {"UNet", 2, 640, 640, 32},   {"UNet", 2, 960, 640, 32},
+      {"UNet", 2, 1280, 640, 32},  {"UNet", 2, 1920, 640, 32},  {"UNet", 2, 640, 1280, 16},
+      {"UNet", 2, 1280, 1280, 16}, {"UNet", 2, 1920, 1280, 16}, {"UNet", 2, 2560, 1280, 16},
+      {"UNet", 2, 1280, 1280, 8},  {"UNet", 2, 2560, 1280, 8},  {"UNet", 2, 320, 320, 128},
+      {"UNet", 2, 640, 320, 128},  {"UNet", 2, 960, 320, 128},  {"UNet", 2, 640, 640, 128},
+      {"UNet", 2, 320, 640, 64},   {"UNet", 2, 640, 640, 64},   {"UNet", 2, 960, 640, 64},
+      {"UNet", 2, 1280, 640, 64},  {"UNet", 2, 1920, 640, 64},  {"UNet", 2, 640, 1280, 32},
+      {"UNet", 2, 1280, 1280, 32}, {"UNet", 2, 1920, 1280, 32}, {"UNet", 2, 2560, 1280, 32},
+      {"UNet", 2, 1280, 1280, 64}, {"VAE", 1, 512, 512, 64},    {"VAE", 1, 512, 512, 128},
+      {"VAE", 1, 512, 512, 256},   {"VAE", 1, 512, 256, 256},   {"VAE", 1, 256, 256, 256},
+      {"VAE", 1, 256, 256, 512},   {"VAE", 1, 256, 128, 512},   {"VAE", 1, 128, 128, 512},
+      {"VAE", 1, 512, 512, 512},   {"VAE", 1, 512, 256, 512},   {"VAE", 1, 256, 256, 1024},
+      {"VAE", 1, 256, 128, 1024},  {"VAE", 1, 128, 128, 1024}};
+  std::printf(
+      "f16 conv2d 3x3 with bias        default ms  TFLOP/s  im2col ms  TFLOP/s  speed-up%s  "
+      "implicit-GEMM kernel by tiling, ms (* the plan's)\n",
+      cudnn ? "  cuDNN ms" : "");
+  double total_default = 0, total_im2col = 0;
   for (const Shape3x3& c : shapes) {
-    const double a = conv_seconds(cudnn, c.batch, c.channels, c.size);
-    const double b = conv_seconds(im2col, c.batch, c.channels, c.size);
-    std::printf("  %-4s %lldx%4lld @%3lld^2        %8.3f  %9.3f  %6.2f\n", c.model,
-                static_cast<long long>(c.batch), static_cast<long long>(c.channels),
-                static_cast<long long>(c.size), a * 1e3, b * 1e3, a / b);
+    const double flops = 2.0 * c.batch * c.out * c.in * 9 * c.size * c.size;
+    const Tensor x =
+        filled(fast, {c.batch, c.in, c.size, c.size}, DType::F16, MemoryTag::Activations);
+    const Tensor w = filled(fast, {c.out, c.in, 3, 3}, DType::F16, MemoryTag::Weights);
+    const Tensor bias = filled(fast, {c.out}, DType::F16, MemoryTag::Weights);
+    const double a = median_seconds(
+        fast.stream(), 20, [&] { fast.conv2d(x, w, bias, Conv2dGeometry::uniform(1, 1)); });
+    const double b = conv_seconds(im2col, c.batch, c.in, c.out, c.size);
+    total_default += a;
+    total_im2col += b;
+    std::printf("  %-4s %lldx%4lld->%-4lld @%4lld^2 %9.3f  %7.1f  %9.3f  %7.1f  %7.2fx", c.model,
+                static_cast<long long>(c.batch), static_cast<long long>(c.in),
+                static_cast<long long>(c.out), static_cast<long long>(c.size), a * 1e3,
+                flops / a / 1e12, b * 1e3, flops / b / 1e12, b / a);
+    if (cudnn) std::printf("  %8.3f", conv_seconds(*cudnn, c.batch, c.in, c.out, c.size) * 1e3);
+    conv_tilings(fast, {c.batch, c.in, c.size, c.size, c.out}, x, w, bias);
+    std::printf("\n");
   }
+  std::printf("  all shapes once: default %.3f ms, im2col %.3f ms\n", total_default * 1e3,
+              total_im2col * 1e3);
 }
 
 // GB/s of `blocks` uploads of 256 MiB from `src` on the copy stream.
@@ -261,15 +326,19 @@ int main() {
     gemm(gpu);
     CudaBackendOptions half;
     half.activation_dtype = DType::F16;
+    CudaBackend fast(half);
+    half.implicit_conv = false;
     CudaBackend im2col(half);
     half.use_cudnn = true;
     CudaBackend cudnn(half);
     if (!cudnn.uses_cudnn()) std::printf("conv2d: %s\n", cuda::cudnn_description().c_str());
-    for (CudaBackend* gpu16 : {&cudnn, &im2col}) {
-      conv(*gpu16, 320, 128);
-      conv(*gpu16, 512, 256);
+    const std::pair<CudaBackend*, std::string> paths[] = {
+        {&fast, "default"}, {&cudnn, cudnn.uses_cudnn() ? "cuDNN" : "im2col"}, {&im2col, "im2col"}};
+    for (const auto& [gpu16, path] : paths) {
+      conv(*gpu16, path, 320, 128);
+      conv(*gpu16, path, 512, 256);
     }
-    if (cudnn.uses_cudnn()) conv_shapes(cudnn, im2col);
+    conv_shapes(fast, im2col, cudnn.uses_cudnn() ? &cudnn : nullptr);
     uploads(gpu);
   } catch (const std::exception& e) {
     std::printf("cuda_backend_bench: %s\n", e.what());

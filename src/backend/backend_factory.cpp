@@ -25,7 +25,9 @@ int cuda_device_count() {
 
 std::string cuda_conv2d_path(const BackendOptions& options) {
 #ifdef EBB_HAVE_CUDA
-  if (!options.use_cudnn) return "im2col + cuBLASLt (cuDNN only with --cudnn)";
+  if (!options.use_cudnn)
+    return "implicit-GEMM 3x3 kernel where it is faster, else im2col + cuBLASLt (cuDNN only with "
+           "--cudnn)";
   if (cuda::cudnn_loaded()) return cuda::cudnn_description();
   return "im2col + cuBLASLt (" + cuda::cudnn_description() + ")";
 #else

@@ -11,6 +11,7 @@
 #include "backend/cuda/cudnn_conv.h"
 #include "backend/cuda/dequantize.h"
 #include "backend/cuda/im2col.h"
+#include "backend/cuda/kernels/conv3x3.h"
 #include "core/error.h"
 
 namespace ebb {
@@ -86,6 +87,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
 CudaBackend::CudaBackend(const CudaBackendOptions& options, StreamOrderedMemory memory)
     : Backend(std::move(memory.memory), checked_activation_dtype(options.activation_dtype)),
       max_im2col_bytes_(options.max_im2col_bytes),
+      implicit_conv_(options.implicit_conv),
       stream_(memory.stream),
       copies_(options.device) {
   arena().set_budget(options.budget);
@@ -207,7 +209,7 @@ void CudaBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
   check_activations("conv2d", {{"x", x}, {"b", b}});
   const Tensor wt = product_weight(w, "conv2d weight");
   if (!wt.defined()) fail_unsupported("conv2d", {{"x", x}, {"w", w}});
-  if (conv2d_cudnn(x, wt, b, geometry, out)) return;
+  if (conv2d_cudnn(x, wt, b, geometry, out) || conv2d_implicit(x, wt, b, geometry, out)) return;
   const DType t = activation_dtype();
   const uint64_t esize = dtype_info(t).block_bytes;
   const cuda::Im2colShape s = conv_shape(x, w, geometry, out);
@@ -217,19 +219,29 @@ void CudaBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
   const bool direct = s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 &&
                       geometry.pad_top == 0 && geometry.pad_left == 0 && geometry.pad_bottom == 0 &&
                       geometry.pad_right == 0;
-  int64_t chunk = pixels;
+  // Patch matrices of `group` images at once (a 1x1 kernel: every image) feed one strided
+  // batched GEMM: at batch 2 (guidance) one launch fills the GPU better than two. A large image
+  // is gathered in column chunks, one image at a time.
+  const int64_t images = x.dim(0);
+  int64_t chunk = pixels, group = images;
   Tensor columns;
   if (!direct) {
     const auto fit = static_cast<int64_t>(max_im2col_bytes_ / (static_cast<uint64_t>(k) * esize));
     chunk = std::min(pixels, std::max<int64_t>(128, fit / 128 * 128));
-    columns = empty({k, chunk}, t, MemoryTag::Scratch, "conv2d im2col");
+    group = chunk == pixels ? std::clamp<int64_t>(fit / pixels, 1, images) : 1;
+    columns = empty({group, k, chunk}, t, MemoryTag::Scratch, "conv2d im2col");
   }
   const auto* x_bytes = x.bytes();
   auto* out_bytes = out.mutable_bytes();
-  for (int64_t n = 0; n < x.dim(0); ++n) {
-    const std::byte* image = x_bytes + n * s.channels * s.height * s.width * esize;
-    std::byte* result = out_bytes + n * outs * pixels * esize;
-    if (b.defined()) cuda::broadcast_rows(t, b.bytes(), result, outs, pixels, stream_);
+  const int64_t image_elems = s.channels * s.height * s.width, result_elems = outs * pixels;
+  for (int64_t n0 = 0; n0 < images; n0 += group) {
+    const int64_t count_images = std::min(group, images - n0);
+    const std::byte* image = x_bytes + n0 * image_elems * esize;
+    std::byte* result = out_bytes + n0 * result_elems * esize;
+    if (b.defined())
+      for (int64_t i = 0; i < count_images; ++i)
+        cuda::broadcast_rows(t, b.bytes(), result + i * result_elems * esize, outs, pixels,
+                             stream_);
     for (int64_t p0 = 0; p0 < pixels; p0 += chunk) {
       const int64_t count = std::min(chunk, pixels - p0);
       // Row-major out [O, P] is column-major [P, O] = patchesᵀ · wᵀ.
@@ -241,15 +253,22 @@ void CudaBackend::conv2d_into(const Tensor& x, const Tensor& w, const Tensor& b,
       if (direct) {
         g.a = image + p0 * esize;
         g.lda = pixels;
+        g.stride_a = image_elems;
       } else {
-        cuda::im2col(t, image, s, p0, count, columns.mutable_bytes(), stream_);
+        for (int64_t i = 0; i < count_images; ++i)
+          cuda::im2col(t, image + i * image_elems * esize, s, p0, count,
+                       columns.mutable_bytes() + i * k * count * esize, stream_);
         g.a = columns.bytes();
         g.lda = count;
+        g.stride_a = k * count;
       }
       g.b = wt.bytes();
       g.ldb = k;
+      g.stride_b = 0;  // every image by the same weight
       g.d = result + p0 * esize;
       g.ldd = pixels;
+      g.stride_d = result_elems;
+      g.batch = static_cast<int>(count_images);
       g.beta = b.defined() ? 1.0f : 0.0f;
       gemm_->run(g, stream_);
     }
@@ -270,6 +289,35 @@ bool CudaBackend::conv2d_cudnn(const Tensor& x, const Tensor& w, const Tensor& b
   a.bias = b.defined() ? b.bytes() : nullptr;
   a.out = out.mutable_bytes();
   return cudnn_->run(a);
+}
+
+bool CudaBackend::conv2d_implicit(const Tensor& x, const Tensor& w, const Tensor& b,
+                                  const Conv2dGeometry& g, const Tensor& out) {
+  const DType t = activation_dtype();
+  const cuda::Conv3x3Shape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0)};
+  if (!implicit_conv_ || t == DType::F32 || w.dim(2) != 3 || w.dim(3) != 3 || g.stride != 1 ||
+      g.pad_top != 1 || g.pad_bottom != 1 || g.pad_left != 1 || g.pad_right != 1 ||
+      !cuda::conv3x3_applies(s) || !cuda::conv3x3_beats_im2col(s) || !aligned_16(x.bytes()) ||
+      !aligned_16(w.bytes()) || !aligned_16(out.bytes()))
+    return false;
+  const cuda::Conv3x3Plan plan =
+      cuda::conv3x3_plan(s, dtype_info(t).block_bytes, max_im2col_bytes_);
+  if (plan.band_rows == 0) return false;
+  const Tensor shifted = empty({plan.shifted_elems}, t, MemoryTag::Scratch, "conv2d shifted input");
+  Tensor partials;
+  if (plan.partial_floats > 0)
+    partials = empty({plan.partial_floats}, DType::F32, MemoryTag::Scratch, "conv2d partial sums");
+  cuda::Conv3x3Args a;
+  a.dtype = t;
+  a.shape = s;
+  a.x = x.bytes();
+  a.w = w.bytes();
+  a.bias = b.defined() ? b.bytes() : nullptr;
+  a.out = out.mutable_bytes();
+  a.shifted = shifted.mutable_bytes();
+  a.partials = partials.defined() ? reinterpret_cast<float*>(partials.mutable_bytes()) : nullptr;
+  cuda::conv3x3(plan, a, stream_);
+  return true;
 }
 
 void CudaBackend::attention_into(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,

@@ -1,7 +1,8 @@
 #pragma once
 // The CUDA backend: one GPU, one compute stream, activations in F16 by default (BF16 or F32 on
 // request; F32 is what tests compare against the CPU). Matrix products run on cuBLASLt, conv2d
-// as im2col + GEMM (on cuDNN when asked and libcudnn.so.9 loads: cudnn_conv.h), attention on
+// on the implicit-GEMM 3x3 kernel where it is faster (kernels/conv3x3.h) and as im2col + GEMM
+// elsewhere (on cuDNN when asked and libcudnn.so.9 loads: cudnn_conv.h), attention on
 // the flash kernel where it applies and as two GEMMs around a softmax otherwise, the other ops
 // on the kernels of backend/cuda/kernels/.
 //
@@ -40,6 +41,9 @@ struct CudaBackendOptions {
   // conv2d on cuDNN when it loads. Off by default: with NCHW activations, cuDNN's legacy API
   // is slower than im2col + GEMM at most SD shapes on the H100 (docs/benchmarks.md).
   bool use_cudnn = false;
+  // 3x3 stride-1 convolutions on the implicit-GEMM kernel where it applies and beats im2col
+  // (kernels/conv3x3.h); off: im2col + GEMM, which benchmarks and tests compare against.
+  bool implicit_conv = true;
 };
 
 // ebb::Error explaining why when there is no driver, no device or no device `index`.
@@ -109,6 +113,9 @@ class CudaBackend final : public Backend {
   // conv2d on cuDNN; false (nothing enqueued) where it does not apply.
   bool conv2d_cudnn(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
                     const Tensor& out);
+  // conv2d on the implicit-GEMM 3x3 kernel; false (nothing enqueued) where it does not apply.
+  bool conv2d_implicit(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g,
+                       const Tensor& out);
   // The weight of a product in the activation dtype: itself, or decoded into scratch.
   Tensor product_weight(const Tensor& w, std::string_view op);
   void check_activations(std::string_view op, std::initializer_list<Operand> operands) const;
@@ -117,6 +124,7 @@ class CudaBackend final : public Backend {
                              const Tensor& mask, float scale, const Tensor& out);
 
   uint64_t max_im2col_bytes_;
+  bool implicit_conv_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   std::unique_ptr<cuda::CudnnConv> cudnn_;  // null: conv2d as im2col + GEMM
