@@ -65,9 +65,6 @@ struct WeightStore::Block {
   std::vector<uint64_t> read_at;                 // parallel to tensors: where in the buffer
   uint64_t read_bytes = 0;
   bool resident = false;  // streamed: stays across steps
-  // Streamed: the component's block bytes (in the arena's size classes) up to and including
-  // this block, in the order of the pass that first uploaded them; 0 until then.
-  uint64_t pass_bytes = 0;
   int pins = 0;
   std::optional<uint32_t> next;  // streamed: the block acquired after this one last time
 };
@@ -81,7 +78,6 @@ struct WeightStore::ComponentState {
   std::vector<uint32_t> blocks;
   bool loaded = false;
   std::unique_ptr<UploadSlots> slots;  // streamed: made at its first streamed upload
-  uint64_t pass_bytes = 0;             // streamed: the bytes of the blocks placed so far
 };
 
 // ---- leases ----
@@ -614,7 +610,8 @@ void WeightStore::acquire_streamed(Block& b) {
   for (uint32_t w : window) {
     Block& next = blocks_[w];
     if (next.device_storage) continue;
-    if (stays_resident(next)) {
+    // Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
+    if (resident_reserved_ + Arena::block_size(next.device_size) <= plan_.resident_block_bytes) {
       upload(next);
       next.resident = true;
       stats_.resident_block_bytes += next.device_size;
@@ -638,23 +635,6 @@ void WeightStore::acquire_streamed(Block& b) {
         drop_host(other);
       }
     }
-}
-
-// Resident blocks are spread over the pass instead of being its first blocks: the copy queue
-// then streams blocks while resident ones compute all through a step, where a resident prefix
-// left it idle for the prefix and the streamed rest waiting on their uploads. A block stays when
-// that brings the resident bytes nearest to the plan's share of the bytes passed so far.
-// Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
-bool WeightStore::stays_resident(Block& b) {
-  ComponentState& c = components_[b.component];
-  const uint64_t size = Arena::block_size(b.device_size);
-  if (b.pass_bytes == 0) b.pass_bytes = c.pass_bytes += size;
-  if (resident_reserved_ + size > plan_.resident_block_bytes) return false;
-  uint64_t total = 0;
-  for (uint32_t s : c.blocks) total += Arena::block_size(blocks_[s].device_size);
-  const double share = static_cast<double>(plan_.resident_block_bytes) / static_cast<double>(total);
-  return static_cast<double>(resident_reserved_) + 0.5 * static_cast<double>(size) <=
-         share * static_cast<double>(b.pass_bytes);
 }
 
 void WeightStore::upload_streamed(Block& b) {

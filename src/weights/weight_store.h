@@ -137,7 +137,6 @@ class WeightStore {
   BlockReader::Buffer host_bytes(Block& b);
   void upload_into(Block& b, BlockReader::Buffer buffer, std::shared_ptr<Storage> storage,
                    std::shared_ptr<TransferEvent> after);
-  bool stays_resident(Block& b);
   void upload_streamed(Block& b);
   bool reads_ahead(const Block& b) const;
   void request_read(Block& b);
