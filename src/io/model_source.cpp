@@ -107,6 +107,9 @@ nlohmann::json read_json_file(const fs::path& path) {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail("{}: not valid JSON at byte {}: {}", path.string(), e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    // Well-formed text the parser cannot hold, e.g. a number beyond a double's range.
+    fail("{}: unreadable JSON: {}", path.string(), e.what());
   }
 }
 

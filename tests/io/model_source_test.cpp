@@ -210,6 +210,15 @@ TEST_F(DiffusersFolder, MalformedModelIndexNamesFileAndByte) {
   EXPECT_THAT(err, HasSubstr("byte"));
 }
 
+// Found by model_source_fuzz: a number beyond a double's range is well-formed JSON that the
+// parser refuses with another exception than a syntax error.
+TEST_F(DiffusersFolder, NumberBeyondDoubleRangeNamesTheFile) {
+  write_text(dir / "model_index.json", R"({"unet": ["diffusers", "U"], "x": 1e1111})");
+  std::string err = error_of({dir.path().string()});
+  EXPECT_THAT(err, HasSubstr("model_index.json"));
+  EXPECT_THAT(err, HasSubstr("number overflow"));
+}
+
 TEST(ModelSource, BadPathsGetClearErrors) {
   test::TempDir dir;
   EXPECT_THAT(error_of({}), HasSubstr("no model given"));
