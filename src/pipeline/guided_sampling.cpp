@@ -4,6 +4,7 @@
 #include <span>
 
 #include "core/error.h"
+#include "pipeline/noise_prefetch.h"
 #include "pipeline/samplers/guidance.h"
 #include "pipeline/schedule.h"
 
@@ -112,7 +113,8 @@ Tensor sample_guided(Backend& backend, WeightStore& store, const DiffusionModelS
 
   SamplerCallbacks io;
   io.denoise = make_denoiser(spec.prediction, DiscreteSchedule::scaled_linear(), run_unet);
-  io.noise = [&generator](std::span<float> noise) { generator.randn(noise); };
+  NoisePrefetch noise(generator, n);
+  io.noise = [&noise](std::span<float> out) { noise.randn(out); };
   io.on_step = [&](const StepInfo& info) {
     store.step_done();
     if (progress) progress(info.step + 1, info.steps);
