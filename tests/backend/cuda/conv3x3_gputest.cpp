@@ -254,6 +254,9 @@ TEST(Conv3x3Plan, RunsWhereItBeatsIm2col) {
   EXPECT_TRUE(cuda::conv3x3_beats_im2col({1, 128, 1024, 1024, 128}));  // VAE
   EXPECT_TRUE(cuda::conv3x3_beats_im2col({1, 128, 1024, 1024, 3}));    // VAE conv_out
   EXPECT_TRUE(cuda::conv3x3_beats_im2col({2, 1280, 8, 8, 1280}));      // UNet 8²
+  EXPECT_TRUE(cuda::conv3x3_beats_im2col({2, 960, 128, 128, 320}));    // UNet 1024², level 1
+  EXPECT_FALSE(cuda::conv3x3_beats_im2col({2, 320, 64, 64, 320}));
+  EXPECT_FALSE(cuda::conv3x3_beats_im2col({2, 640, 128, 128, 640}));
   EXPECT_FALSE(cuda::conv3x3_beats_im2col({2, 1280, 32, 32, 1280}));
   EXPECT_FALSE(cuda::conv3x3_beats_im2col({1, 512, 256, 256, 512}));
 }
@@ -267,6 +270,7 @@ TEST(Conv3x3Plan, SplitsOnlyWhereTilesLeaveSmsIdle) {
   EXPECT_EQ(large.splits, 1);
   EXPECT_EQ(large.partial_floats, 0);
   EXPECT_EQ(large.band_rows, 128);
+  EXPECT_EQ(large.tiling, 0);  // 320 channels fill the widest tiles well enough at 128²
   // The VAE's largest at 1024²: the copies of one band stay under the bound.
   const cuda::Conv3x3Plan vae = cuda::conv3x3_plan({1, 128, 1024, 1024, 128}, 2, kScratch);
   EXPECT_LT(vae.band_rows, 1024);

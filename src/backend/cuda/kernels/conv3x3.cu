@@ -20,6 +20,11 @@ using namespace attention_ptx;
 // narrower tiles, then split the reduction.
 constexpr int64_t kEnoughBlocks = 240;
 
+// From 128x128 pixels on (the UNet's first level at 1024²) the 128-channel tiles' reuse outweighs
+// the idle rows of a partial last tile: 320 output channels run 8-13% faster on them than on
+// 64-channel tiles or im2col + GEMM (docs/benchmarks.md).
+constexpr int64_t kLargeImage = 128 * 128;
+
 // A block computes m output channels x n pixels with warps_m x warps_n warps, k weight columns
 // (input channel·tap pairs) per pipeline stage.
 struct Tiling {
@@ -321,7 +326,8 @@ bool conv3x3_applies(const Conv3x3Shape& s) {
 }
 
 bool conv3x3_beats_im2col(const Conv3x3Shape& s) {
-  return s.outputs <= 256 || s.height * s.width <= 64;
+  const int64_t pixels = s.height * s.width;
+  return s.outputs <= 256 || pixels <= 64 || (s.outputs <= 320 && pixels >= kLargeImage);
 }
 
 int conv3x3_tilings() {
@@ -349,7 +355,8 @@ Conv3x3Plan conv3x3_plan(const Conv3x3Shape& s, uint64_t element_bytes, uint64_t
   if (tiling >= 0) {
     plan.tiling = tiling;
   } else {
-    plan.tiling = pixels <= 64 ? 2 : s.outputs % 128 == 0 ? 0 : 1;
+    const bool fills_wide = s.outputs % 128 == 0 || (s.outputs >= 320 && pixels >= kLargeImage);
+    plan.tiling = pixels <= 64 ? 2 : fills_wide ? 0 : 1;
     if (plan.tiling == 0 && blocks(0) < kEnoughBlocks) plan.tiling = 1;
   }
   const int64_t ktiles = s.channels * 9 / kTilings[plan.tiling].k;

@@ -26,7 +26,8 @@ bool conv3x3_applies(const Conv3x3Shape& s);
 
 // Whether the kernel is the faster path, a fixed rule from measurements on the H100
 // (docs/benchmarks.md): at most 256 output channels (cuBLASLt's GEMM is slow with so few
-// columns) or at most 64 pixels (the kernel splits the reduction to fill the SMs). Elsewhere
+// columns), at most 64 pixels (the kernel splits the reduction to fill the SMs), or 320 output
+// channels from 128x128 pixels on (the kernel's widest tiles reuse the most there). Elsewhere
 // the mma.sync kernel reaches 150-300 TFLOP/s while im2col + cuBLASLt's wgmma GEMM reaches
 // 250-490, the gathering included.
 bool conv3x3_beats_im2col(const Conv3x3Shape& s);
