@@ -57,11 +57,18 @@ void OpProfiler::op_end() {
 
 void OpProfiler::clear() {
   totals_.clear();
+  idle_.clear();
   span_ms_ = 0;
 }
 
 void OpProfiler::add(const std::string& key, double ms) {
   Total& t = totals_[key];
+  ++t.count;
+  t.ms += ms;
+}
+
+void OpProfiler::add_idle(const std::string& key, double ms) {
+  Total& t = idle_[key];
   ++t.count;
   t.ms += ms;
 }
@@ -95,13 +102,32 @@ std::string OpProfiler::table(std::string_view title, int runs, int top) const {
   print_rows(out, std::move(kinds), all, runs, total_ms);
   out += fmt::format("\nBy op and operands (top {}):\n\n", top);
   print_rows(out, std::move(by_shape), static_cast<size_t>(std::max(top, 0)), runs, total_ms);
+  std::vector<Row> waits;
+  double idle_ms = 0;
+  for (const auto& [key, t] : idle_) {
+    idle_ms += t.ms;
+    const size_t space = key.find(' ');
+    waits.push_back({key.substr(0, space),
+                     space == std::string::npos ? std::string() : key.substr(space + 1), t.count,
+                     t.ms});
+  }
+  if (idle_ms > 0) {
+    out += fmt::format(
+        "\nDevice idle before ops: {:.3f} ms per run, by the op that started late (top 5; share "
+        "of the idle time):\n\n",
+        idle_ms / runs);
+    print_rows(out, std::move(waits), 5, runs, idle_ms);
+  }
   return out;
 }
 
 void HostOpProfiler::start(std::string key) {
   key_ = std::move(key);
   started_ = Clock::now();
-  if (!first_start_) first_start_ = started_;
+  if (first_start_)
+    add_idle(key_, std::chrono::duration<double, std::milli>(started_ - last_stop_).count());
+  else
+    first_start_ = started_;
 }
 
 void HostOpProfiler::stop() {

@@ -25,7 +25,8 @@ class OpProfiler : public OpObserver {
   // Forgets the totals (call after collect(): ops still pending would count later).
   void clear();
   // The totals divided by `runs` (the steps they cover): a table by op, then the `top` op and
-  // operand-shape rows by time, each with its share of the ops' time, as Markdown.
+  // operand-shape rows by time, each with its share of the ops' time, then the ops the device
+  // waited longest before (idle time per run), as Markdown.
   std::string table(std::string_view title, int runs, int top = 30) const;
 
  protected:
@@ -36,6 +37,9 @@ class OpProfiler : public OpObserver {
   // The time from the first collected op's start to the last one's end: with the ops' sum, it
   // shows how long the device sat idle between ops (waiting for the host).
   void add_span(double ms) { span_ms_ += ms; }
+  // The device sat idle `ms` between the previous op's end and the start of op `key`: the host
+  // was late to enqueue it (a synchronisation, a blocking call, slow host work before it).
+  void add_idle(const std::string& key, double ms);
 
  private:
   struct Total {
@@ -45,6 +49,7 @@ class OpProfiler : public OpObserver {
   int depth_ = 0;
   double span_ms_ = 0;
   std::map<std::string, Total> totals_;
+  std::map<std::string, Total> idle_;  // by the op that started late
 };
 
 class HostOpProfiler final : public OpProfiler {

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -52,6 +55,29 @@ TEST(OpProfiler, CountsOutermostOpsPerRunByShape) {
   EXPECT_NE(profiler.table("empty", 1).find("empty: 0 ops"), std::string::npos);
 }
 
+TEST(OpProfiler, IdleTimeGoesToTheOpThatStartedLate) {
+  CpuBackend backend(1);
+  HostOpProfiler profiler;
+  const Tensor x = backend.from_floats({4}, std::vector<float>(4, 1.0f));
+  backend.set_op_observer(&profiler);
+  backend.silu(x);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  backend.add(x, x);
+  backend.set_op_observer(nullptr);
+  profiler.collect();
+  const std::string table = profiler.table("idle", 1);
+  const size_t idle = table.find("Device idle before ops");
+  ASSERT_NE(idle, std::string::npos) << table;
+  const std::string waits = table.substr(idle);
+  EXPECT_NE(waits.find("| 1 | add | a F32[4], b F32[4] | 1 |"), std::string::npos) << table;
+  // silu was the first op: nothing ran before it to wait after.
+  EXPECT_EQ(waits.find("silu"), std::string::npos) << table;
+  EXPECT_GE(
+      std::strtod(table.c_str() + idle + std::string("Device idle before ops: ").size(), nullptr),
+      25.0)
+      << table;
+}
+
 TEST(OpProfiler, OnlyTheTopRowsAreListedAndTheRestSummed) {
   CpuBackend backend(1);
   HostOpProfiler profiler;
@@ -60,8 +86,9 @@ TEST(OpProfiler, OnlyTheTopRowsAreListedAndTheRestSummed) {
   backend.set_op_observer(nullptr);
   profiler.collect();
   const std::string table = profiler.table("top", 1, 2);
-  EXPECT_NE(table.find("(the rest)"), std::string::npos) << table;
-  EXPECT_EQ(table.find("| 3 | silu |"), std::string::npos) << table;
+  const std::string by_shape = table.substr(0, table.find("Device idle"));
+  EXPECT_NE(by_shape.find("(the rest)"), std::string::npos) << table;
+  EXPECT_EQ(by_shape.find("| 3 | silu |"), std::string::npos) << table;
 }
 
 }  // namespace

@@ -49,16 +49,21 @@ void CudaOpProfiler::collect() {
   const cudaError_t failed = std::exchange(failed_, cudaSuccess);
   std::vector<Pending> done = std::exchange(pending_, {});
   const cudaError_t synced = cudaStreamSynchronize(stream_);
-  for (const Pending& p : done) {
+  const bool timed = failed == cudaSuccess && synced == cudaSuccess;
+  for (size_t i = 0; i < done.size(); ++i) {
+    const Pending& p = done[i];
     float ms = 0;
-    if (failed == cudaSuccess && synced == cudaSuccess &&
-        cudaEventElapsedTime(&ms, p.start, p.stop) == cudaSuccess)
-      add(p.key, ms);
+    if (timed && cudaEventElapsedTime(&ms, p.start, p.stop) == cudaSuccess) add(p.key, ms);
+    float idle = 0;
+    if (timed && i > 0 && cudaEventElapsedTime(&idle, done[i - 1].stop, p.start) == cudaSuccess &&
+        idle > 0)
+      add_idle(p.key, idle);
+  }
+  for (const Pending& p : done)
     for (cudaEvent_t e : {p.start, p.stop})
       if (e != nullptr) free_.push_back(e);
-  }
   float span = 0;
-  if (!done.empty() && failed == cudaSuccess && synced == cudaSuccess &&
+  if (!done.empty() && timed &&
       cudaEventElapsedTime(&span, done.front().start, done.back().stop) == cudaSuccess)
     add_span(span);
   cuda::check(failed, "recording profile events");
