@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "core/error.h"
-#include "pipeline/png_image.h"
+#include "io/png_image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

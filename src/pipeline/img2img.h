@@ -6,9 +6,9 @@
 // sampler runs the last floor(steps · strength) steps of a `steps`-step plan and its own noise
 // continues the same stream.
 #include "backend/backend.h"
+#include "io/png_image.h"
 #include "models/text_conditioning.h"
 #include "pipeline/diffusion_model_spec.h"
-#include "pipeline/png_image.h"
 #include "pipeline/txt2img.h"
 #include "weights/weight_store.h"
 

@@ -13,11 +13,11 @@
 
 #include "backend/backend.h"
 #include "io/architecture.h"
+#include "io/png_image.h"
 #include "models/text_conditioning.h"
 #include "models/unet.h"
 #include "models/vae.h"
 #include "pipeline/diffusion_model_spec.h"
-#include "pipeline/png_image.h"
 #include "pipeline/samplers/denoiser.h"
 #include "pipeline/samplers/sampler.h"
 #include "pipeline/vae_tiling.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/png_image.h"
+#include "io/png_image.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
 

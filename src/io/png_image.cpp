@@ -1,4 +1,4 @@
-#include "pipeline/png_image.h"
+#include "io/png_image.h"
 
 #include <png.h>
 
