@@ -20,6 +20,22 @@ if(NOT EBB_CUDA STREQUAL "OFF")
 endif()
 message(STATUS "Ebb CUDA backend: ${EBB_HAVE_CUDA} (architectures: ${EBB_CUDA_ARCHS})")
 
+# cuDNN's fused attention is built through NVIDIA's cuDNN frontend (header-only, MIT), which
+# scripts/setup fetches; without it (or without cudnn.h) Ebb builds without that path.
+set(EBB_CUDNN_FRONTEND_DIR "${PROJECT_SOURCE_DIR}/.deps/cudnn-frontend-1.32.0/include"
+    CACHE PATH "The cuDNN frontend's include directory (holds cudnn_frontend.h)")
+set(EBB_HAVE_CUDNN_FRONTEND OFF)
+if(EBB_HAVE_CUDA)
+  find_path(EBB_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  if(EXISTS "${EBB_CUDNN_FRONTEND_DIR}/cudnn_frontend.h" AND EBB_CUDNN_INCLUDE_DIR)
+    set(EBB_HAVE_CUDNN_FRONTEND ON)
+    message(STATUS "Ebb cuDNN attention: ON (frontend ${EBB_CUDNN_FRONTEND_DIR})")
+  else()
+    message(STATUS "Ebb cuDNN attention: OFF (no cudnn_frontend.h in ${EBB_CUDNN_FRONTEND_DIR} "
+                   "or no cudnn.h; scripts/setup fetches the frontend)")
+  endif()
+endif()
+
 function(ebb_add_cuda target)
   if(NOT EBB_HAVE_CUDA)
     return()
@@ -30,6 +46,14 @@ function(ebb_add_cuda target)
   # The CUDA runtime is linked statically so the binary runs wherever a driver is present;
   # without a driver the backend reports "no CUDA device" instead of failing to start.
   # cuDNN is opened at run time (backend/cuda/cudnn_library.h), never linked.
+  if(EBB_HAVE_CUDNN_FRONTEND)
+    # SYSTEM so -Werror does not apply to NVIDIA's headers; dynamic loading so cuDNN stays a
+    # run-time dependency; the frontend's JSON serialization is not used.
+    set_source_files_properties(${PROJECT_SOURCE_DIR}/src/backend/cuda/cudnn_attention.cpp
+      PROPERTIES COMPILE_OPTIONS "-isystem;${EBB_CUDNN_FRONTEND_DIR};-isystem;${EBB_CUDNN_INCLUDE_DIR}"
+      COMPILE_DEFINITIONS
+        "EBB_HAVE_CUDNN_FRONTEND=1;NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING;CUDNN_FRONTEND_SKIP_JSON_LIB")
+  endif()
   target_link_libraries(${target} PUBLIC CUDA::cudart_static CUDA::cublasLt ${CMAKE_DL_LIBS})
   target_compile_definitions(${target} PUBLIC EBB_HAVE_CUDA=1)
 endfunction()

@@ -1,5 +1,7 @@
 #include "app/device_flags.h"
 
+#include <optional>
+
 #include "core/error.h"
 
 namespace ebb {
@@ -17,6 +19,11 @@ void add_device_flags(CLI::App& cmd, DeviceFlags& f) {
   cmd.add_flag("--cudnn", f.cudnn,
                "Compute conv2d on the GPU through cuDNN (libcudnn.so.9, loaded at run time; "
                "slower than the default im2col + cuBLASLt at most SD shapes on an H100)");
+  cmd.add_option("--attention", f.attention,
+                 "Attention kernel on the GPU: auto (cuDNN's fused attention where libcudnn.so.9 "
+                 "loads and it was measured faster, else Ebb's), ebb (always Ebb's), cudnn "
+                 "(cuDNN wherever it takes the shape)")
+      ->capture_default_str();
   cmd.add_option("-t,--threads", f.threads, "CPU threads (0: all cores)")->capture_default_str();
 }
 
@@ -35,6 +42,9 @@ Devices resolve_devices(const DeviceFlags& f, const std::string& max_vram) {
     fail("--gpu-dtype: '{}' is not f16, bf16 or f32", f.gpu_dtype);
   d.options.allow_tf32 = f.tf32;
   d.options.use_cudnn = f.cudnn;
+  const std::optional<AttentionKernelChoice> attention = parse_attention_kernel_choice(f.attention);
+  if (!attention) fail("--attention: '{}' is not auto, ebb or cudnn", f.attention);
+  d.options.attention = *attention;
   d.options.cpu_threads = f.threads;
   return d;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Where generate computes: --backend, --device, --clip-on-cpu, --vae-on-cpu (placement, as
 // stable-diffusion.cpp spells them), the CUDA backend's precision (--gpu-dtype, --tf32) and
-// whether its conv2d uses cuDNN (--cudnn).
+// whether its conv2d uses cuDNN (--cudnn) and which kernel computes its attention (--attention).
 // --max-vram, the device budget, is a memory flag (app/memory_flags.h).
 #include <CLI/CLI.hpp>
 #include <string>
@@ -16,6 +16,7 @@ struct DeviceFlags {
   std::string gpu_dtype = "f16";
   bool tf32 = false;
   bool cudnn = false;
+  std::string attention = "auto";
   int threads = 0;
 };
 

@@ -72,8 +72,10 @@ MemorySession::MemorySession(const MemoryFlags& flags, const DeviceFlags& device
     const std::string& vae = devices_.placement.of(PlacedComponent::vae);
     fmt::print(stderr, "devices: text encoders {}, diffusion {}, VAE {}\n", text, diffusion_device,
                vae);
-    if (text != "cpu" || diffusion_device != "cpu" || vae != "cpu")
+    if (text != "cpu" || diffusion_device != "cpu" || vae != "cpu") {
       fmt::print(stderr, "conv2d on the GPU: {}\n", cuda_conv2d_path(devices_.options));
+      fmt::print(stderr, "attention on the GPU: {}\n", cuda_attention_path(devices_.options));
+    }
   }
   if (flags.simulated_device) {
     uint64_t budget = 0;

@@ -8,6 +8,7 @@
 #include "backend/cuda/cuda_devices.h"
 #include "backend/cuda/cuda_memory.h"
 #include "backend/cuda/cuda_transfer.h"
+#include "backend/cuda/cudnn_attention.h"
 #include "backend/cuda/cudnn_conv.h"
 #include "backend/cuda/op_profiler.h"
 #endif
@@ -36,6 +37,22 @@ std::string cuda_conv2d_path(const BackendOptions& options) {
 #endif
 }
 
+std::string cuda_attention_path(const BackendOptions& options) {
+#ifdef EBB_HAVE_CUDA
+  if (options.attention == AttentionKernelChoice::Ebb)
+    return "Ebb's flash kernel (--attention ebb)";
+  if (!cuda::cudnn_attention_loaded())
+    return "Ebb's flash kernel (" + cuda::cudnn_attention_description() + ")";
+  return cuda::cudnn_attention_description() +
+         (options.attention == AttentionKernelChoice::Cudnn
+              ? " wherever it takes the shape (--attention cudnn), else Ebb's flash kernel"
+              : " where it is faster, else Ebb's flash kernel");
+#else
+  (void)options;
+  return "none (built without CUDA)";
+#endif
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOptions& options) {
   if (device == "cpu") return std::make_unique<CpuBackend>(options.cpu_threads);
   if (device.rfind("cuda", 0) != 0 || device.size() == 4 ||
@@ -48,6 +65,7 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const BackendOp
   cuda.activation_dtype = options.gpu_activations;
   cuda.allow_tf32 = options.allow_tf32;
   cuda.use_cudnn = options.use_cudnn;
+  cuda.attention = options.attention;
   const uint64_t budget = resolve_budget(options.vram, device, cuda_memory_info(cuda.device).free);
   cuda.budget = budget == 0 ? Arena::kUnlimited : budget;
   return std::make_unique<CudaBackend>(cuda);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/cuda/cudnn_attention_rule.h"
 #include "backend/device_transfer.h"
 #include "backend/op_profiler.h"
 #include "weights/budget_flags.h"
@@ -18,6 +19,7 @@ struct BackendOptions {
   DType gpu_activations = DType::F16;  // activation dtype of CUDA backends
   bool allow_tf32 = false;             // F32 products on the TF32 tensor cores
   bool use_cudnn = false;              // conv2d on cuDNN when it loads (--cudnn)
+  AttentionKernelChoice attention = AttentionKernelChoice::Auto;  // --attention
 };
 
 // CUDA devices present; 0 without a driver or without the CUDA backend built in.
@@ -26,6 +28,10 @@ int cuda_device_count();
 // How CUDA backends made with `options` compute conv2d: "cuDNN 9.19.0", or im2col + cuBLASLt
 // and why ("cuDNN only with --cudnn", "cuDNN not loaded: ...").
 std::string cuda_conv2d_path(const BackendOptions& options);
+
+// How CUDA backends made with `options` compute unmasked f16/bf16 attention: on cuDNN where it
+// loads and --attention lets it, else on Ebb's flash kernel, and why.
+std::string cuda_attention_path(const BackendOptions& options);
 
 // ebb::Error for an unknown device, a CUDA device in a build without CUDA, or a device that is
 // not there (the message says why: no driver, no GPU, index out of range).

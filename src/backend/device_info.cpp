@@ -41,7 +41,8 @@ std::vector<DeviceInfo> list_devices(std::vector<std::string>& notes) {
     notes.push_back(why);
   else
     notes.push_back("conv2d on CUDA devices: " + cuda_conv2d_path({}) +
-                    "; with --cudnn: " + cuda_conv2d_path({.use_cudnn = true}));
+                    "; with --cudnn: " + cuda_conv2d_path({.use_cudnn = true}) +
+                    "; attention: " + cuda_attention_path({}));
 #else
   notes.push_back("this build of Ebb has no CUDA backend (configure with -DEBB_CUDA=ON)");
 #endif

@@ -8,6 +8,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_memory.h"
+#include "backend/cuda/cudnn_attention.h"
 #include "backend/cuda/cudnn_conv.h"
 #include "backend/cuda/dequantize.h"
 #include "backend/cuda/im2col.h"
@@ -89,6 +90,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options, StreamOrderedMemory 
       max_im2col_bytes_(options.max_im2col_bytes),
       implicit_conv_(options.implicit_conv),
       stream_(memory.stream),
+      attention_choice_(options.attention),
       copies_(options.device) {
   arena().set_budget(options.budget);
   CudaDeviceScope scope(options.device);
@@ -96,12 +98,15 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options, StreamOrderedMemory 
   if (options.use_cudnn && cuda::cudnn_loaded())
     cudnn_ = std::make_unique<cuda::CudnnConv>(arena(), stream_, options.allow_tf32,
                                                options.max_im2col_bytes);
+  if (attention_choice_ != AttentionKernelChoice::Ebb && cuda::cudnn_attention_loaded())
+    cudnn_attention_ = std::make_unique<cuda::CudnnAttention>(arena(), stream_);
 }
 
 CudaBackend::~CudaBackend() {
   CudaDeviceScope scope(device_index(), std::nothrow);
   // Nothing may be freed while a kernel might still read it; a destructor cannot report.
   cudaStreamSynchronize(stream_);
+  cudnn_attention_.reset();
   cudnn_.reset();
   gemm_.reset();
 }
@@ -353,6 +358,10 @@ void CudaBackend::attention_into(const Tensor& q, const Tensor& k, const Tensor&
   a.out = out.mutable_bytes();
   a.out_strides = strides(out);
   a.scale = scale;
+  const AttentionProblem problem{a.batch, a.heads, a.q_len, a.kv_len, a.head_dim};
+  if (cudnn_attention_ && wants_cudnn_attention(attention_choice_, problem) &&
+      cudnn_attention_->run(a))
+    return;
   cuda_attention(a, stream_);
 }
 

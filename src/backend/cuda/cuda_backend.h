@@ -3,8 +3,9 @@
 // request; F32 is what tests compare against the CPU). Matrix products run on cuBLASLt, conv2d
 // on the implicit-GEMM 3x3 kernel where it is faster (kernels/conv3x3.h) and as im2col + GEMM
 // elsewhere (on cuDNN when asked and libcudnn.so.9 loads: cudnn_conv.h), attention on
-// the flash kernel where it applies and as two GEMMs around a softmax otherwise, the other ops
-// on the kernels of backend/cuda/kernels/.
+// cuDNN's fused attention where it loads and cudnn_attention_rule.h picks it (cudnn_attention.h),
+// else on the flash kernel where it applies and as two GEMMs around a softmax otherwise, the other
+// ops on the kernels of backend/cuda/kernels/.
 //
 // Parameters reach the GPU one way: the weight store uploads them in their file's dtype through
 // CudaTransfer (cuda_transfer.h). Ops read them as they are, float types other than the
@@ -21,12 +22,14 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/copy_stream.h"
+#include "backend/cuda/cudnn_attention_rule.h"
 #include "backend/cuda/pinned_pool.h"
 
 namespace ebb {
 
 namespace cuda {
 class CublasLtGemm;
+class CudnnAttention;
 class CudnnConv;
 }  // namespace cuda
 
@@ -41,6 +44,10 @@ struct CudaBackendOptions {
   // conv2d on cuDNN when it loads. Off by default: with NCHW activations, cuDNN's legacy API
   // is slower than im2col + GEMM at most SD shapes on the H100 (docs/benchmarks.md).
   bool use_cudnn = false;
+  // Unmasked f16/bf16 attention on cuDNN or Ebb's flash kernel (cudnn_attention_rule.h);
+  // independent of use_cudnn: cuDNN's attention is faster where the rule takes it, its conv2d
+  // is not.
+  AttentionKernelChoice attention = AttentionKernelChoice::Auto;
   // 3x3 stride-1 convolutions on the implicit-GEMM kernel where it applies and beats im2col
   // (kernels/conv3x3.h); off: im2col + GEMM, which benchmarks and tests compare against.
   bool implicit_conv = true;
@@ -57,6 +64,8 @@ class CudaBackend final : public Backend {
   int device_index() const { return device().index; }
   // Whether conv2d runs on cuDNN (asked for, and it loaded).
   bool uses_cudnn() const { return cudnn_ != nullptr; }
+  // Whether attention may run on cuDNN (not turned off, and it loaded).
+  bool uses_cudnn_attention() const { return cudnn_attention_ != nullptr; }
   cudaStream_t stream() const { return stream_; }
   CopyStream& copy_stream() { return copies_; }
   PinnedPool& pinned_pool() { return pinned_; }
@@ -128,6 +137,8 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   std::unique_ptr<cuda::CudnnConv> cudnn_;  // null: conv2d as im2col + GEMM
+  AttentionKernelChoice attention_choice_;
+  std::unique_ptr<cuda::CudnnAttention> cudnn_attention_;  // null: attention on Ebb's kernels
   CopyStream copies_;
   PinnedPool pinned_;
 };
