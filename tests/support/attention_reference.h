@@ -65,6 +65,24 @@ struct Shape {
   int64_t batch, heads, q_len, kv_len, head_dim;
 };
 
+struct NamedShape {
+  const char* name;
+  Shape shape;
+};
+
+// Every attention shape of the models (the attention bench's); batch 2 is classifier-free
+// guidance's two halves.
+constexpr NamedShape kModelShapes[] = {
+    {"sd1 self 512px", {2, 8, 4096, 4096, 40}},  {"sd1 self 1024px", {2, 8, 16384, 16384, 40}},
+    {"sd1 cross", {2, 8, 4096, 77, 40}},         {"sd1 self 512px", {2, 8, 1024, 1024, 80}},
+    {"sd1 self 1024px", {2, 8, 4096, 4096, 80}}, {"sd1 cross", {2, 8, 1024, 77, 80}},
+    {"sd1 self 512px", {2, 8, 256, 256, 160}},   {"sd1 self 1024px", {2, 8, 1024, 1024, 160}},
+    {"sd1 cross", {2, 8, 256, 77, 160}},         {"sdxl self", {2, 10, 4096, 4096, 64}},
+    {"sdxl self", {2, 20, 1024, 1024, 64}},      {"sdxl cross", {2, 10, 4096, 77, 64}},
+    {"sdxl cross 154", {2, 20, 1024, 154, 64}},  {"flux joint", {1, 24, 4608, 4608, 128}},
+    {"vae 512px", {1, 1, 4096, 4096, 512}},      {"vae 1024px", {1, 1, 16384, 16384, 512}},
+};
+
 // A tensor [batch, heads, len, dim] laid out in memory as `layout`; the padded layout leaves 8
 // unused elements after every token row.
 struct Placement {

@@ -89,23 +89,6 @@ class CudaAttention : public test::CudaStreamTest {
 
 constexpr DType kTypes[] = {DType::F16, DType::BF16};
 
-struct NamedShape {
-  const char* name;
-  Shape shape;
-};
-
-// Batch 2: the conditional and unconditional halves of classifier-free guidance.
-constexpr NamedShape kModelShapes[] = {
-    {"sd1 self 512px", {2, 8, 4096, 4096, 40}},  {"sd1 self 1024px", {2, 8, 16384, 16384, 40}},
-    {"sd1 cross", {2, 8, 4096, 77, 40}},         {"sd1 self 512px", {2, 8, 1024, 1024, 80}},
-    {"sd1 self 1024px", {2, 8, 4096, 4096, 80}}, {"sd1 cross", {2, 8, 1024, 77, 80}},
-    {"sd1 self 512px", {2, 8, 256, 256, 160}},   {"sd1 self 1024px", {2, 8, 1024, 1024, 160}},
-    {"sd1 cross", {2, 8, 256, 77, 160}},         {"sdxl self", {2, 10, 4096, 4096, 64}},
-    {"sdxl self", {2, 20, 1024, 1024, 64}},      {"sdxl cross", {2, 10, 4096, 77, 64}},
-    {"sdxl cross 154", {2, 20, 1024, 154, 64}},  {"flux joint", {1, 24, 4608, 4608, 128}},
-    {"vae 512px", {1, 1, 4096, 4096, 512}},      {"vae 1024px", {1, 1, 16384, 16384, 512}},
-};
-
 TEST_F(CudaAttention, ModelShapes) {
   for (const NamedShape& m : kModelShapes)
     for (const DType t : kTypes) {

@@ -95,27 +95,14 @@ class CudnnAttentionTest : public testing::Test {
   std::unique_ptr<cuda::CudnnAttention> cudnn_;
 };
 
-struct NamedShape {
-  const char* name;
-  Sizes shape;
-};
-
-// The attention bench's model shapes that cuDNN takes (not the VAE's head dim 512); batch 2
-// is classifier-free guidance's two halves.
-constexpr NamedShape kModelShapes[] = {
-    {"sd1 self 512px", {2, 8, 4096, 4096, 40}},  {"sd1 self 1024px", {2, 8, 16384, 16384, 40}},
-    {"sd1 cross", {2, 8, 4096, 77, 40}},         {"sd1 self 512px", {2, 8, 1024, 1024, 80}},
-    {"sd1 self 1024px", {2, 8, 4096, 4096, 80}}, {"sd1 cross", {2, 8, 1024, 77, 80}},
-    {"sd1 self 512px", {2, 8, 256, 256, 160}},   {"sd1 self 1024px", {2, 8, 1024, 1024, 160}},
-    {"sd1 cross", {2, 8, 256, 77, 160}},         {"sdxl self", {2, 10, 4096, 4096, 64}},
-    {"sdxl self", {2, 20, 1024, 1024, 64}},      {"sdxl cross", {2, 10, 4096, 77, 64}},
-    {"sdxl cross 154", {2, 20, 1024, 154, 64}},  {"flux joint", {1, 24, 4608, 4608, 128}},
-};
-
 TEST_F(CudnnAttentionTest, ModelShapesMatchReferenceAndEbbKernel) {
   for (const NamedShape& m : kModelShapes) {
     const Sizes& s = m.shape;
-    ASSERT_TRUE(cudnn_attention_supports({s.batch, s.heads, s.q_len, s.kv_len, s.head_dim}));
+    // Every shape but the VAE's (head dim 512, beyond cuDNN's fused attention).
+    const bool supported =
+        cudnn_attention_supports({s.batch, s.heads, s.q_len, s.kv_len, s.head_dim});
+    ASSERT_EQ(supported, s.head_dim <= 256) << m.name;
+    if (!supported) continue;
     for (const DType t : {DType::F16, DType::BF16}) {
       expect_correct(m.name, s, t, Layout::Blhd);
       expect_correct(m.name, s, t, Layout::Bhld);
