@@ -225,7 +225,8 @@ void add_generate_command(CLI::App& app) {
   add_memory_flags(*cmd, args->memory);
   cmd->add_flag("--profile", args->profile,
                 "Time every op of the diffusion backend and print per-op tables of one sampler "
-                "step and the VAE decode to stderr (slows the run a little)");
+                "step and the VAE decode, and the ops the device sat idle before, to stderr (slows "
+                "the run a little)");
   cmd->callback([args, cmd] {
     args->width_given = cmd->count("--width") > 0;
     args->height_given = cmd->count("--height") > 0;
