@@ -610,7 +610,6 @@ void WeightStore::acquire_streamed(Block& b) {
   for (uint32_t w : window) {
     Block& next = blocks_[w];
     if (next.device_storage) continue;
-    // Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
     if (!next.placed) place(next);
     if (next.resident) {
       upload(next);
