@@ -11,7 +11,8 @@
 # STEPS_sdxl (sampler steps; step time is the metric), H2D_GBPS (pinned host→device rate),
 # DEPTHS (prefetch depths, default "1 2"), SKIP_COLD=1 (no cold-read and --direct-io rows),
 # SKIP_DIRECT_STREAM=1 (cold-read rows, but not the slow --direct-io streaming one), SKIP_WARM=1
-# (only the cold-read rows).
+# (only the cold-read rows), STREAM_BUDGETS_sd1, STREAM_BUDGETS_sdxl (extra stream rows at these
+# fixed --max-vram budgets in GiB, e.g. an earlier run's, to compare at equal budgets).
 set -uo pipefail
 EBB=${EBB:-bin/ebb}
 SYNTH=${SYNTH:-bin/ebb-synth}
@@ -124,6 +125,13 @@ for model in "${models[@]}"; do
     budget=$(stream_budget "$model" "$size" "$fraction")
     for depth in $DEPTHS; do
       row "$model" "$size" "$steps" "stream ${fraction} (--max-vram $budget), prefetch $depth" \
+        --stream-layers --max-vram "$budget" --layer-prefetch-depth "$depth"
+    done
+  done
+  fixed=STREAM_BUDGETS_$model
+  for budget in ${!fixed:-}; do
+    for depth in $DEPTHS; do
+      row "$model" "$size" "$steps" "stream (--max-vram $budget), prefetch $depth" \
         --stream-layers --max-vram "$budget" --layer-prefetch-depth "$depth"
     done
   done

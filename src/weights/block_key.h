@@ -5,7 +5,11 @@
 // "decoder.up.0.block.1.conv1.weight" → "decoder.up.0"); a name with no numeric part is its own
 // block without its last part ("decoder.conv_in.weight" → "decoder.conv_in"). Every model's
 // repeated structure (UNet blocks, transformer layers, VAE levels) is numbered, so blocks are
-// what the models lease one at a time, without a table per architecture.
+// what the models lease one at a time, without a table per architecture. A numbered layer of a
+// spatial transformer inside such a block is a block of its own
+// ("input_blocks.4.1.transformer_blocks.2.attn1.to_q.weight" →
+// "input_blocks.4.1.transformer_blocks.2"): the transformer leases its layers one at a time, and
+// SDXL's ten-layer blocks (~0.75 GiB each) streamed whole would need upload slots that large.
 #include <string_view>
 
 namespace ebb {

@@ -65,8 +65,8 @@ struct WeightStore::Block {
   std::vector<uint64_t> read_at;                 // parallel to tensors: where in the buffer
   uint64_t read_bytes = 0;
   bool resident = false;  // streamed: stays across steps
+  bool placed = false;    // streamed: resident or not was decided
   int pins = 0;
-  std::optional<uint32_t> next;  // streamed: the block acquired after this one last time
 };
 
 struct WeightStore::ComponentState {
@@ -78,6 +78,7 @@ struct WeightStore::ComponentState {
   std::vector<uint32_t> blocks;
   bool loaded = false;
   std::unique_ptr<UploadSlots> slots;  // streamed: made at its first streamed upload
+  uint64_t placed_bytes = 0;           // streamed: blocks placed so far, as the arena holds them
 };
 
 // ---- leases ----
@@ -569,7 +570,6 @@ void WeightStore::drop_device(Block& b) {
     stats_.resident_block_bytes -= b.device_size;
     resident_reserved_ -= Arena::block_size(b.device_size);
   }
-  b.resident = false;
   ledger_.record(LedgerEvent::Free, MemoryTag::Weights, device_name(), c.name, b.key,
                  b.device_size);
 }
@@ -578,18 +578,19 @@ void WeightStore::drop_device(Block& b) {
 
 void WeightStore::acquire_streamed(Block& b) {
   const auto index = static_cast<uint32_t>(&b - blocks_.data());
-  if (last_streamed_ && *last_streamed_ != index) blocks_[*last_streamed_].next = index;
-  last_streamed_ = index;
+  stream_order_.acquired(index);
   // The prefetch window: this block and the ones predicted to follow it, up to (prefetch + 1)
   // streamed ones in all (as many as there are slots). Resident blocks in between are walked
   // over, so the copy queue keeps working while they compute instead of idling until the
-  // streamed block before the next upload is reached.
+  // streamed block before the next upload is reached. A block that comes twice within the
+  // window is in it once.
   std::vector<uint32_t> window{index};
   int streamed = b.resident ? 0 : 1;
-  for (std::optional<uint32_t> n = b.next;
-       n && streamed <= plan_.prefetch_depth &&
-       std::find(window.begin(), window.end(), *n) == window.end();
-       n = blocks_[*n].next) {
+  size_t k = 1;
+  for (; streamed <= plan_.prefetch_depth && k <= stream_order_.pass_length(); ++k) {
+    const std::optional<uint32_t> n = stream_order_.ahead(k);
+    if (!n) break;
+    if (std::find(window.begin(), window.end(), *n) != window.end()) continue;
     window.push_back(*n);
     if (!blocks_[*n].resident) ++streamed;
   }
@@ -604,16 +605,14 @@ void WeightStore::acquire_streamed(Block& b) {
   // Reads run one block ahead of the uploads, so an upload seldom waits for its read.
   if (reader_) {
     for (uint32_t w : window) request_read(blocks_[w]);
-    if (const std::optional<uint32_t> after = blocks_[window.back()].next)
-      request_read(blocks_[*after]);
+    if (const std::optional<uint32_t> after = stream_order_.ahead(k)) request_read(blocks_[*after]);
   }
   for (uint32_t w : window) {
     Block& next = blocks_[w];
     if (next.device_storage) continue;
-    // Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
-    if (resident_reserved_ + Arena::block_size(next.device_size) <= plan_.resident_block_bytes) {
+    if (!next.placed) place(next);
+    if (next.resident) {
       upload(next);
-      next.resident = true;
       stats_.resident_block_bytes += next.device_size;
       resident_reserved_ += Arena::block_size(next.device_size);
     } else {
@@ -624,17 +623,41 @@ void WeightStore::acquire_streamed(Block& b) {
     Stopwatch wait(stats_.upload_wait_seconds);
     device_->compute_after(*b.upload);
   }
-  // Owned host bytes go once their upload was seen landed (the upload's event holds a read
-  // buffer too, so it goes with them).
-  if (!plan_.use_mmap)
-    for (uint32_t s : c.blocks) {
-      Block& other = blocks_[s];
-      if (other.upload && other.upload->done()) {
-        other.upload.reset();
-        drop_read(other);
-        drop_host(other);
-      }
-    }
+  drop_uploaded_host_bytes(c, false);
+}
+
+// Owned host bytes go once their upload was seen landed (the upload's event holds a read buffer
+// too, so it goes with them).
+void WeightStore::drop_uploaded_host_bytes(const ComponentState& c, bool wait) {
+  if (plan_.use_mmap) return;
+  for (uint32_t s : c.blocks) {
+    Block& other = blocks_[s];
+    if (!other.upload) continue;
+    if (wait) other.upload->wait();
+    if (!other.upload->done()) continue;
+    other.upload.reset();
+    drop_read(other);
+    drop_host(other);
+  }
+}
+
+// Resident blocks are spread over the pass: a block (placed in the order of the first pass) is
+// resident when that brings the resident bytes nearer to the plan's share of the bytes placed so
+// far. A resident prefix left the copy queue idle while it computed, once it had filled the
+// upload slots; spread out, each resident block computes while the next streamed one uploads.
+// Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
+void WeightStore::place(Block& b) {
+  ComponentState& c = components_[b.component];
+  uint64_t total = 0;
+  for (uint32_t s : c.blocks) total += Arena::block_size(blocks_[s].device_size);
+  const uint64_t size = Arena::block_size(b.device_size);
+  c.placed_bytes += size;
+  const double share =
+      std::min(1.0, static_cast<double>(plan_.resident_block_bytes) / static_cast<double>(total));
+  b.resident = resident_reserved_ + size <= plan_.resident_block_bytes &&
+               static_cast<double>(resident_reserved_) + static_cast<double>(size) / 2 <=
+                   share * static_cast<double>(c.placed_bytes);
+  b.placed = true;
 }
 
 void WeightStore::upload_streamed(Block& b) {
@@ -746,7 +769,13 @@ void WeightStore::end_stage(Stage stage) {
       for (uint32_t b : c.blocks) drop_device(blocks_[b]);
       c.slots.reset();
     }
-    if (c.placement == WeightPlacement::Streamed) last_streamed_.reset();
+    if (c.placement != WeightPlacement::Streamed) continue;
+    stream_order_.end_stage();
+    // Host bytes of the blocks still on the device go, and the reads ahead for a pass this stage
+    // will not run.
+    drop_uploaded_host_bytes(c, true);
+    for (uint32_t b : c.blocks)
+      if (!blocks_[b].device_storage) drop_read(blocks_[b]);
   }
   ledger_.mark(fmt::format("end {}", stage_name(stage)));
 }

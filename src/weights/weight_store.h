@@ -30,6 +30,7 @@
 #include "weights/block_reader.h"
 #include "weights/ledger.h"
 #include "weights/memory_plan.h"
+#include "weights/stream_order.h"
 
 namespace ebb {
 
@@ -152,6 +153,10 @@ class WeightStore {
   void pin_ranges(const ComponentState& c);
   void drop_device(Block& b);
   void acquire_streamed(Block& b);
+  // Decides whether a streamed block stays resident across steps.
+  void place(Block& b);
+  // Owned host bytes of the component's blocks whose uploads landed (waiting for them if `wait`).
+  void drop_uploaded_host_bytes(const ComponentState& c, bool wait);
   DirectReader& reader_for(uint32_t file);
   void read_owned(const IndexedTensor& t, std::span<std::byte> dst);
   // Reads an unconverted block's tensors into one buffer; returns its bytes.
@@ -171,7 +176,7 @@ class WeightStore {
   std::vector<Weight> host_, device_weights_;
   std::vector<std::unique_ptr<std::byte[]>> owned_;   // parallel to source_.tensors()
   std::vector<std::optional<DirectReader>> readers_;  // per file, --no-mmap
-  std::optional<uint32_t> last_streamed_;
+  StreamOrder stream_order_;
   WeightStoreStats stats_;
   int active_leases_ = 0;
   uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes

@@ -171,6 +171,39 @@ TEST_F(DevicePlansTest, SteadyStreamingStepsTakeNoDeviceMemory) {
   store.end_stage(Stage::Diffusion);
 }
 
+// Resident blocks are spread over the pass, not its first blocks: half the bytes resident means
+// every other block, so the copy queue uploads a streamed block while each resident one
+// computes instead of idling through a resident prefix once the slots are full.
+TEST_F(DevicePlansTest, ResidentBlocksAreSpreadOverThePass) {
+  const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
+  ASSERT_EQ(s.blocks, 6);
+  MemoryPlan plan = on_device(WeightPlacement::Streamed);
+  plan.resident_block_bytes = 3 * Arena::block_size(block_bytes());
+  WeightStore store(*source, ledger, plan, &device);
+  store.begin_stage(Stage::Diffusion);
+  std::vector<std::string> moved;
+  for (int step = 0; step < 3; ++step) {
+    const size_t step_start = ledger.entries().size();
+    for (int b = 0; b < s.blocks; ++b) {
+      const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
+      const WeightLease lease = store.lease(s.component, prefix);
+      (void)lease.get(prefix + "weight");
+    }
+    moved.clear();
+    const auto entries = ledger.entries();
+    for (size_t i = step_start; i < entries.size(); ++i)
+      if (entries[i].event == LedgerEvent::Upload) moved.push_back(entries[i].block);
+  }
+  store.end_stage(Stage::Diffusion);
+  std::sort(moved.begin(), moved.end());
+  const auto key = [&](int b) {
+    const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
+    return prefix.substr(0, prefix.size() - 1);  // "input_blocks.1"
+  };
+  EXPECT_EQ(moved, (std::vector<std::string>{key(1), key(3), key(5)}));
+  EXPECT_EQ(store.stats().resident_block_bytes, 3 * block_bytes());
+}
+
 TEST_F(DevicePlansTest, StreamingFromOwnedReadsHoldsOnlyTheBlocksInFlightOnTheHost) {
   MemoryPlan plan = on_device(WeightPlacement::Streamed);
   plan.use_mmap = false;
