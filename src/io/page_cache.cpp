@@ -115,9 +115,11 @@ uint64_t resident_bytes(const MappedFile& file, uint64_t offset, uint64_t len) {
   const ClippedRange range = clip(file, offset, len);
   if (range.bytes.length() == 0) return 0;
   const uint64_t page = page_size();
-  // mincore one window at a time so a many-gigabyte file needs no gigantic status vector.
+  // mincore one window at a time so a many-gigabyte file needs no gigantic status vector, and
+  // a small range no window-sized one (the store samples every component's range at each stage
+  // end, while the device may wait).
   constexpr uint64_t kWindowPages = 64 * 1024;
-  std::vector<unsigned char> status(kWindowPages);
+  std::vector<unsigned char> status(std::min(kWindowPages, range.pages.length() / page));
   uint64_t resident = 0;
   for (uint64_t at = range.pages.begin; at < range.pages.end; at += kWindowPages * page) {
     const uint64_t bytes = std::min(kWindowPages * page, range.pages.end - at);

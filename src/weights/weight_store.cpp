@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -782,23 +783,41 @@ void WeightStore::end_stage(Stage stage) {
 
 // ---- page cache ----
 
+// A component's tensors as few file ranges as possible: they mostly lie back to back, and one
+// mincore/madvise per range instead of per tensor keeps a stage end's residency sample (SDXL:
+// 2515 tensors) off the device's critical path.
+std::vector<WeightStore::FileRange> WeightStore::file_ranges(const ComponentState& c) const {
+  std::vector<FileRange> ranges;
+  for (uint32_t ti : c.component->tensors) {
+    const IndexedTensor& t = source_.tensors()[ti];
+    ranges.push_back({t.file, t.info.offset, t.info.offset + t.info.nbytes});
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const FileRange& a, const FileRange& b) {
+    return std::tie(a.file, a.begin) < std::tie(b.file, b.begin);
+  });
+  std::vector<FileRange> merged;
+  for (const FileRange& r : ranges) {
+    if (!merged.empty() && merged.back().file == r.file && r.begin <= merged.back().end)
+      merged.back().end = std::max(merged.back().end, r.end);
+    else
+      merged.push_back(r);
+  }
+  return merged;
+}
+
 uint64_t WeightStore::page_cache_bytes(std::string_view component) const {
   uint64_t resident = 0;
   for (const ComponentState& c : components_)
     if (c.name == component)
-      for (uint32_t ti : c.component->tensors) {
-        const IndexedTensor& t = source_.tensors()[ti];
-        resident += resident_bytes(source_.files()[t.file].mapping, t.info.offset, t.info.nbytes);
-      }
+      for (const FileRange& r : file_ranges(c))
+        resident += resident_bytes(source_.files()[r.file].mapping, r.begin, r.end - r.begin);
   return resident;
 }
 
 void WeightStore::evict_page_cache(ComponentState& c) {
   uint64_t kept = 0;
-  for (uint32_t ti : c.component->tensors) {
-    const IndexedTensor& t = source_.tensors()[ti];
-    kept += evict_range(source_.files()[t.file].mapping, t.info.offset, t.info.nbytes);
-  }
+  for (const FileRange& r : file_ranges(c))
+    kept += evict_range(source_.files()[r.file].mapping, r.begin, r.end - r.begin);
   stats_.page_cache_kept += kept;
   ledger_.sample("page_cache_kept", c.name, kept);
   ledger_.sample("page_cache", c.name, kept);  // its residency from now on

@@ -162,6 +162,11 @@ class WeightStore {
   // Reads an unconverted block's tensors into one buffer; returns its bytes.
   uint64_t read_block(Block& b);
   void evict_page_cache(ComponentState& c);
+  struct FileRange {
+    uint32_t file;
+    uint64_t begin, end;
+  };
+  std::vector<FileRange> file_ranges(const ComponentState& c) const;
   void sample_residency();
   void sample_rss();
   std::string device_name() const;
