@@ -1,6 +1,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/kernels/activations.h"
+#include "backend/cuda/kernels/grid_stride.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/numeric.cuh"
 
@@ -29,15 +30,14 @@ template <class T, Fn kFn>
 __global__ void __launch_bounds__(kThreads) map_kernel(const T* x, T* y, int64_t n) {
   constexpr int V = kVec<T>;
   const int64_t chunks = (n + V - 1) / V;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < chunks;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(chunks, [&](int64_t i) {
     const int count = chunk_len<T>(n - i * V);
     float v[V];
     load_f32(x + i * V, count, v);
 #pragma unroll
     for (int k = 0; k < V; ++k) v[k] = apply<kFn>(v[k]);
     store_f32(y + i * V, count, v);
-  }
+  });
 }
 
 template <class T, Fn kFn>
@@ -45,8 +45,7 @@ __global__ void __launch_bounds__(kThreads)
     geglu_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t cols) {
   constexpr int V = kVec<T>;
   const int64_t chunks_per_row = (cols + V - 1) / V;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       i < rows * chunks_per_row; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(rows * chunks_per_row, [&](int64_t i) {
     int64_t r, c;
     divmod(i, chunks_per_row, r, c);
     c *= V;
@@ -57,7 +56,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int k = 0; k < V; ++k) hidden[k] *= apply<kFn>(gate[k]);
     store_f32(y + r * cols + c, count, hidden);
-  }
+  });
 }
 
 template <class T, Fn kFn>

@@ -8,6 +8,7 @@
 
 #include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/kernels/conv3x3.h"
+#include "backend/cuda/kernels/grid_stride.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/numeric.cuh"
 
@@ -199,8 +200,7 @@ __global__ void shift_kernel(const uint16_t* __restrict__ x, uint16_t* __restric
                              int channels, int height, int width, int y0, int band_height,
                              int64_t chunks) {
   const int per_row = width / 8;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < chunks;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  for_each_index(chunks, [&](int64_t i) {
     const int j = static_cast<int>(i % per_row);
     int64_t rest = i / per_row;
     const int yy = static_cast<int>(rest % band_height);
@@ -228,7 +228,7 @@ __global__ void shift_kernel(const uint16_t* __restrict__ x, uint16_t* __restric
       *reinterpret_cast<uint4*>(dst + int64_t(kx) * channels * plane) =
           *reinterpret_cast<const uint4*>(s);
     }
-  }
+  });
 }
 
 // out = bias + the split's partial sums, added in split order.
@@ -236,15 +236,14 @@ template <typename T>
 __global__ void reduce_kernel(const float* __restrict__ partials, const T* __restrict__ bias,
                               T* __restrict__ out, int splits, int outputs, int pixels,
                               int64_t out_image, int64_t out_channel, int64_t total) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  for_each_index(total, [&](int64_t i) {
     const int pixel = static_cast<int>(i % pixels);
     const int o = static_cast<int>(i / pixels % outputs);
     const int64_t image = i / (int64_t(pixels) * outputs);
     float s = bias_value(bias, o);
     for (int k = 0; k < splits; ++k) s += partials[k * total + i];
     out[image * out_image + o * out_channel + pixel] = from_f32<T>(s);
-  }
+  });
 }
 
 template <int kTiling>

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "backend/cuda/kernels/elementwise.h"
+#include "backend/cuda/kernels/grid_stride.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/numeric.cuh"
 #include "backend/cuda/kernels/strided_index.cuh"
@@ -21,8 +22,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t len = s.size[inner];
   const int64_t chunks_per_row = (len + V - 1) / V;
   const int64_t chunks = rows * chunks_per_row;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < chunks;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(chunks, [&](int64_t i) {
     int64_t row, col;
     divmod(i, chunks_per_row, row, col);
     col *= V;
@@ -35,7 +35,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int k = 0; k < V; ++k) u[k] = kOp == ElementwiseOp::Add ? u[k] + v[k] : u[k] * v[k];
     store_f32(out + row * len + col, n, u);
-  }
+  });
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/kernels/finite.h"
+#include "backend/cuda/kernels/grid_stride.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/numeric.cuh"
 
@@ -15,14 +16,13 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int V = kVec<T>;
   const int64_t chunks = (n + V - 1) / V;
   bool bad = false;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < chunks;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(chunks, [&](int64_t i) {
     const int count = chunk_len<T>(n - i * V);
     float v[V];
     load_f32(x + i * V, count, v);
 #pragma unroll
     for (int k = 0; k < V; ++k) bad |= k < count && !isfinite(v[k]);
-  }
+  });
   // One store per warp that saw a bad value keeps the flag's cache line quiet.
   if (__any_sync(0xffffffffu, bad) && (threadIdx.x % 32) == 0) *flag = 1u;
 }

@@ -1,5 +1,6 @@
 #include <cuda_runtime.h>
 
+#include "backend/cuda/kernels/grid_stride.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/layout.h"
 #include "backend/cuda/kernels/numeric.cuh"
@@ -57,15 +58,14 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t len = s.size[inner];
   const int64_t ds = s.stride[0][inner], ss = s.stride[1][inner];
   const int64_t chunks_per_row = (len + V - 1) / V;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       i < rows * chunks_per_row; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(rows * chunks_per_row, [&](int64_t i) {
     int64_t row, col;
     divmod(i, chunks_per_row, row, col);
     col *= V;
     int64_t off[2];
     row_offsets(s, row, off);
     move_chunk(src + off[1] + col * ss, ss, dst + off[0] + col * ds, ds, chunk_len<E>(len - col));
-  }
+  });
 }
 
 template <size_t kBytes>
@@ -85,8 +85,7 @@ template <class From, class To>
 __global__ void __launch_bounds__(kThreads)
     convert_kernel(const From* __restrict__ src, To* __restrict__ dst, int64_t n) {
   const int64_t runs = (n + kConvertRun - 1) / kConvertRun;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < runs;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(runs, [&](int64_t i) {
     const int64_t at = i * kConvertRun;
     float v[kConvertRun];
 #pragma unroll
@@ -99,7 +98,7 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t left = n - at - k;
       if (left > 0) store_f32(dst + at + k, chunk_len<To>(left), v + k);
     }
-  }
+  });
 }
 
 // Two copies of an element, written as one store.
@@ -112,14 +111,13 @@ struct alignas(2 * sizeof(E)) Pair {
 template <class E>
 __global__ void __launch_bounds__(kThreads)
     upsample_kernel(const E* __restrict__ x, Pair<E>* __restrict__ out, int64_t rows, int64_t w) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < rows * w;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(rows * w, [&](int64_t i) {
     const int64_t r = i / w, col = i % w;
     const Pair<E> v{x[i], x[i]};
     // An output row of 2w elements is w pairs.
     out[2 * r * w + col] = v;
     out[(2 * r + 1) * w + col] = v;
-  }
+  });
 }
 
 template <size_t kBytes>

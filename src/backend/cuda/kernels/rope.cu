@@ -1,5 +1,6 @@
 #include <cuda_runtime.h>
 
+#include "backend/cuda/kernels/grid_stride.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/numeric.cuh"
 #include "backend/cuda/kernels/rope.h"
@@ -20,8 +21,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     rope_kernel(const T* x, cpu::Strides4 xs, T* y, cpu::Strides4 ys, RopeGeometry g, int64_t items,
                 const float* __restrict__ cos, const float* __restrict__ sin) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < items;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(items, [&](int64_t i) {
     const int64_t p = i % g.pairs, row = i / g.pairs;
     const int64_t t = row % g.tokens, bh = row / g.tokens;
     const int64_t b = bh / g.heads, h = bh % g.heads;
@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(kThreads)
     // The CPU's operations in its order, each rounded (no contraction into FMAs).
     yr[i0 * ys.col] = from_f32<T>(__fsub_rn(__fmul_rn(a, c), __fmul_rn(bv, s)));
     yr[i1 * ys.col] = from_f32<T>(__fadd_rn(__fmul_rn(bv, c), __fmul_rn(a, s)));
-  }
+  });
 }
 
 struct Axes {
@@ -44,8 +44,7 @@ struct Axes {
 __global__ void __launch_bounds__(kThreads)
     rope_tables_kernel(const float* __restrict__ ids, int64_t tokens, Axes axes, int64_t pairs,
                        double theta, float* __restrict__ cos_out, float* __restrict__ sin_out) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < tokens * pairs;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(tokens * pairs, [&](int64_t i) {
     const int64_t t = i / pairs;
     int64_t k = i % pairs;
     int a = 0;
@@ -55,7 +54,7 @@ __global__ void __launch_bounds__(kThreads)
         pos * (1.0 / pow(theta, static_cast<double>(2 * k) / static_cast<double>(axes.dim[a])));
     cos_out[i] = static_cast<float>(::cos(angle));
     sin_out[i] = static_cast<float>(::sin(angle));
-  }
+  });
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "backend/cuda/kernels/grid_stride.cuh"
 #include "backend/cuda/kernels/launch.h"
 #include "backend/cuda/kernels/numeric.cuh"
 #include "backend/cuda/kernels/timestep_embedding.h"
@@ -25,8 +26,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     timestep_kernel(const float* __restrict__ timesteps, int64_t n, int64_t dim, Frequencies f,
                     T* __restrict__ out) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n * f.half;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for_each_index(n * f.half, [&](int64_t i) {
     const int64_t r = i / f.half, k = i % f.half;
     const float exponent =
         __fdiv_rn(__fmul_rn(f.neg_log_period, static_cast<float>(k)), f.denominator);
@@ -37,7 +37,7 @@ __global__ void __launch_bounds__(kThreads)
     row[f.sin_at + k] = from_f32<T>(static_cast<float>(sin(arg)));
     row[f.cos_at + k] = from_f32<T>(static_cast<float>(cos(arg)));
     if (k == 0 && dim % 2 == 1) row[dim - 1] = from_f32<T>(0.0f);
-  }
+  });
 }
 
 }  // namespace
