@@ -9,7 +9,7 @@
 // spatial transformer inside such a block is a block of its own
 // ("input_blocks.4.1.transformer_blocks.2.attn1.to_q.weight" →
 // "input_blocks.4.1.transformer_blocks.2"): the transformer leases its layers one at a time, and
-// SDXL's ten-layer blocks (~0.75 GiB each) streamed whole would need upload slots that large.
+// SDXL's ten-layer blocks (~0.75 GiB each) streamed whole would size the upload ring by them.
 #include <string_view>
 
 namespace ebb {

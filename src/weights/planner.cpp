@@ -7,6 +7,7 @@
 #include "backend/arena.h"
 #include "core/error.h"
 #include "weights/byte_units.h"
+#include "weights/upload_ring.h"
 
 namespace ebb {
 namespace {}  // namespace
@@ -28,11 +29,10 @@ StageWeights stage_weights(const std::vector<ComponentFootprint>& components) {
 
 namespace {
 
-// Streaming's upload slots: the block computing and the ones uploading ahead of it, each as
-// the arena's size classes round it.
-uint64_t stream_slots(const PlannerInput& in, const StageWeights& w) {
-  return static_cast<uint64_t>(in.prefetch_depth + 1) *
-         Arena::block_size(std::min(w.largest_diffusion_block, w.diffusion));
+// Streaming's upload ring (weights/upload_ring.h), as the arena's size classes round it.
+uint64_t stream_ring(const PlannerInput& in, const StageWeights& w) {
+  return Arena::block_size(
+      upload_ring_bytes(in.prefetch_depth, std::min(w.largest_diffusion_block, w.diffusion)));
 }
 
 // The peak of a plan with the VAE tiled or not; for stream, with no block resident.
@@ -48,7 +48,7 @@ uint64_t minimum_peak(DevicePlanKind kind, const PlannerInput& in, const StageWe
     case DevicePlanKind::Offload:
       return std::max({text, w.diffusion + in.diffusion_activations, vae});
     case DevicePlanKind::Stream:
-      return std::max({text, stream_slots(in, w) + in.diffusion_activations, vae});
+      return std::max({text, stream_ring(in, w) + in.diffusion_activations, vae});
   }
   return 0;
 }
@@ -85,9 +85,9 @@ PlannerChoice choose_device_plan(const PlannerInput& in) {
       if (peak > budget) continue;
       PlannerChoice choice{kind, tiling, 0, peak};
       if (kind == DevicePlanKind::Stream) {
-        // What the slots and the activations leave of the budget holds resident blocks; the
+        // What the ring and the activations leave of the budget holds resident blocks; the
         // plan fits, so the subtraction cannot wrap.
-        const uint64_t fixed = stream_slots(in, w) + in.diffusion_activations;
+        const uint64_t fixed = stream_ring(in, w) + in.diffusion_activations;
         const uint64_t room = in.budget == 0 ? w.diffusion : budget - fixed;
         choice.resident_block_bytes = std::min(room, w.diffusion);
         choice.peak = std::max(peak, choice.resident_block_bytes + fixed);

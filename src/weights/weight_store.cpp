@@ -12,7 +12,7 @@
 #include "weights/block_key.h"
 #include "weights/footprint.h"
 #include "weights/process_memory.h"
-#include "weights/upload_slots.h"
+#include "weights/upload_ring.h"
 
 namespace ebb {
 namespace {
@@ -61,7 +61,7 @@ struct WeightStore::Block {
   uint64_t device_size = 0;
   std::shared_ptr<Storage> device_storage;
   std::shared_ptr<TransferEvent> upload;  // reset once seen landed when it holds a read buffer
-  std::optional<int> slot;                // streamed, not resident: its upload slot
+  std::optional<uint64_t> ring_offset;    // streamed, not resident: its upload-ring region
   std::shared_future<BlockReader::Buffer> read;  // streamed from owned reads: its bytes
   std::vector<uint64_t> read_at;                 // parallel to tensors: where in the buffer
   uint64_t read_bytes = 0;
@@ -78,8 +78,8 @@ struct WeightStore::ComponentState {
   WeightPlacement placement = WeightPlacement::Host;
   std::vector<uint32_t> blocks;
   bool loaded = false;
-  std::unique_ptr<UploadSlots> slots;  // streamed: made at its first streamed upload
-  uint64_t placed_bytes = 0;           // streamed: blocks placed so far, as the arena holds them
+  std::unique_ptr<UploadRing> ring;  // streamed: made at its first streamed upload
+  uint64_t placed_bytes = 0;         // streamed: blocks placed so far, as the arena holds them
 };
 
 // ---- leases ----
@@ -382,7 +382,7 @@ void WeightStore::release_component(ComponentState& c) {
     drop_device(blocks_[b]);
     drop_host(blocks_[b]);
   }
-  c.slots.reset();
+  c.ring.reset();
   c.loaded = false;
   if (plan_.evict_page_cache || plan_.page_cache.dontneed) evict_page_cache(c);
 }
@@ -557,11 +557,11 @@ void WeightStore::drop_device(Block& b) {
   drop_read(b);  // a block read ahead that will not upload now
   if (!b.device_storage) return;
   ComponentState& c = components_[b.component];
-  if (b.slot) {
-    // The slot stays: the next upload into it waits for the compute that read this block, and
-    // the copy queue's order puts it after any copy still writing this one.
-    c.slots->release(*b.slot);
-    b.slot.reset();
+  if (b.ring_offset) {
+    // The ring keeps the memory: the next upload into it waits for the compute that read this
+    // block, and the copy queue's order puts it after any copy still writing this one.
+    c.ring->release(*b.ring_offset);
+    b.ring_offset.reset();
   } else if (b.upload) {
     b.upload->wait();  // the copy queue may still be writing into memory the arena takes back
   }
@@ -580,23 +580,33 @@ void WeightStore::drop_device(Block& b) {
 void WeightStore::acquire_streamed(Block& b) {
   const auto index = static_cast<uint32_t>(&b - blocks_.data());
   stream_order_.acquired(index);
-  // The prefetch window: this block and the ones predicted to follow it, up to (prefetch + 1)
-  // streamed ones in all (as many as there are slots). Resident blocks in between are walked
-  // over, so the copy queue keeps working while they compute instead of idling until the
-  // streamed block before the next upload is reached. A block that comes twice within the
-  // window is in it once.
+  ComponentState& c = components_[b.component];
+  if (!c.ring) {
+    uint64_t largest = 0;
+    for (uint32_t s : c.blocks) largest = std::max(largest, blocks_[s].device_size);
+    c.ring = std::make_unique<UploadRing>(
+        *device_, upload_ring_bytes(plan_.prefetch_depth, align_up(largest)), c.name);
+  }
+  // The prefetch window: this block and the ones predicted to follow it while the streamed ones
+  // fit in the upload ring together, so after a large block several small ones upload ahead.
+  // Resident blocks in between are walked over, so the copy queue keeps working while they
+  // compute instead of idling until the streamed block before the next upload is reached. A
+  // block that comes twice within the window is in it once.
   std::vector<uint32_t> window{index};
-  int streamed = b.resident ? 0 : 1;
+  uint64_t streamed = b.resident ? 0 : align_up(b.device_size);
   size_t k = 1;
-  for (; streamed <= plan_.prefetch_depth && k <= stream_order_.pass_length(); ++k) {
+  for (; k <= stream_order_.pass_length(); ++k) {
     const std::optional<uint32_t> n = stream_order_.ahead(k);
     if (!n) break;
     if (std::find(window.begin(), window.end(), *n) != window.end()) continue;
+    const Block& next = blocks_[*n];
+    if (!next.resident) {  // or not placed yet
+      if (streamed + align_up(next.device_size) > c.ring->bytes()) break;
+      streamed += align_up(next.device_size);
+    }
     window.push_back(*n);
-    if (!blocks_[*n].resident) ++streamed;
   }
-  const ComponentState& c = components_[b.component];
-  // Streamed blocks outside the window go first, so the uploads below find free slots.
+  // Streamed blocks outside the window go first, so the uploads below find room in the ring.
   for (uint32_t s : c.blocks) {
     Block& other = blocks_[s];
     if (other.device_storage && !other.resident && other.pins == 0 &&
@@ -608,6 +618,9 @@ void WeightStore::acquire_streamed(Block& b) {
     for (uint32_t w : window) request_read(blocks_[w]);
     if (const std::optional<uint32_t> after = stream_order_.ahead(k)) request_read(blocks_[*after]);
   }
+  // Streamed blocks claim the ring in the order they compute: once one finds no room, the ones
+  // after it wait until the window reaches them again.
+  bool ring_full = false;
   for (uint32_t w : window) {
     Block& next = blocks_[w];
     if (next.device_storage) continue;
@@ -616,8 +629,8 @@ void WeightStore::acquire_streamed(Block& b) {
       upload(next);
       stats_.resident_block_bytes += next.device_size;
       resident_reserved_ += Arena::block_size(next.device_size);
-    } else {
-      upload_streamed(next);
+    } else if (!ring_full) {
+      ring_full = !upload_streamed(next, w == index);
     }
   }
   if (b.upload) {
@@ -645,7 +658,7 @@ void WeightStore::drop_uploaded_host_bytes(const ComponentState& c, bool wait) {
 // Resident blocks are spread over the pass: a block (placed in the order of the first pass) is
 // resident when that brings the resident bytes nearer to the plan's share of the bytes placed so
 // far. A resident prefix left the copy queue idle while it computed, once it had filled the
-// upload slots; spread out, each resident block computes while the next streamed one uploads.
+// upload ring; spread out, each resident block computes while the next streamed one uploads.
 // Counted as the arena holds them (its size classes round up), so the plan's bytes hold.
 void WeightStore::place(Block& b) {
   ComponentState& c = components_[b.component];
@@ -661,24 +674,25 @@ void WeightStore::place(Block& b) {
   b.placed = true;
 }
 
-void WeightStore::upload_streamed(Block& b) {
+bool WeightStore::upload_streamed(Block& b, bool needed_now) {
   ComponentState& c = components_[b.component];
-  if (!c.slots) {
-    uint64_t largest = 0;
-    for (uint32_t s : c.blocks) largest = std::max(largest, blocks_[s].device_size);
-    c.slots = std::make_unique<UploadSlots>(*device_, plan_.prefetch_depth + 1, largest, c.name);
-  }
-  // Before a slot is claimed: a failed read leaves every slot as it was.
-  BlockReader::Buffer buffer = host_bytes(b);
-  std::optional<UploadSlots::Claim> claim = c.slots->claim();
-  // Every slot taken (a block still leased outside the window): fresh memory from the arena.
+  std::optional<UploadRing::Claim> claim = c.ring->claim(b.device_size);
   if (!claim) {
-    upload_into(b, std::move(buffer), device_->allocate(b.device_size, c.name + "." + b.key),
-                nullptr);
-    return;
+    if (!needed_now) return false;
+    // The ring is full (a block still leased outside the window): fresh memory from the arena.
+    upload(b);
+    return true;
   }
-  b.slot = claim->slot;
+  BlockReader::Buffer buffer;
+  try {
+    buffer = host_bytes(b);
+  } catch (...) {
+    c.ring->release(claim->offset);  // a failed read leaves the ring as it was
+    throw;
+  }
+  b.ring_offset = claim->offset;
   upload_into(b, std::move(buffer), std::move(claim->storage), std::move(claim->after));
+  return true;
 }
 
 // Streamed from owned reads, a block's tensors are read by the reader thread, unless the
@@ -768,7 +782,7 @@ void WeightStore::end_stage(Stage stage) {
       release_component(c);
     } else if (plan_.device_release == Release::AfterStage) {
       for (uint32_t b : c.blocks) drop_device(blocks_[b]);
-      c.slots.reset();
+      c.ring.reset();
     }
     if (c.placement != WeightPlacement::Streamed) continue;
     stream_order_.end_stage();

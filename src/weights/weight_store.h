@@ -9,8 +9,8 @@
 // on the host, a tensor whose file dtype is what the consumer reads is served zero-copy from the
 // mapping; otherwise (conversion to f32, or --no-mmap) it has an owned host buffer. Device
 // placements upload blocks through a DeviceTransfer; streamed components keep as many blocks
-// resident as the plan allows and upload the rest ahead of use into fixed upload slots
-// (weights/upload_slots.h), predicting the order from the previous pass. Streamed from owned
+// resident as the plan allows and upload the rest ahead of use into an upload ring
+// (weights/upload_ring.h), predicting the order from the previous pass. Streamed from owned
 // reads, their blocks are read ahead on a reader thread (weights/block_reader.h). Compute is
 // ordered after an upload on the device, so the thread enqueuing block i never waits for block
 // i+1's copy.
@@ -138,7 +138,9 @@ class WeightStore {
   BlockReader::Buffer host_bytes(Block& b);
   void upload_into(Block& b, BlockReader::Buffer buffer, std::shared_ptr<Storage> storage,
                    std::shared_ptr<TransferEvent> after);
-  void upload_streamed(Block& b);
+  // Into the component's upload ring; false when the ring has no room for it now, unless
+  // `needed_now` (then it goes to fresh arena memory).
+  bool upload_streamed(Block& b, bool needed_now);
   bool reads_ahead(const Block& b) const;
   void request_read(Block& b);
   // Queues one read of `blocks` (their tensors as `layout` places them) on the reader thread,

@@ -1,7 +1,8 @@
 // Device plans on the simulated device with the synthetic three-stage model: resident uploads
 // once, offload holds one stage at a time, streaming keeps its resident blocks plus at most
-// (prefetch + 1) streamed ones, uploads only the streamed blocks each step, has the next block
-// on its way before it is asked for, and a planner-sized budget is never exceeded.
+// (prefetch + 1) × its largest block in the upload ring, uploads only the streamed blocks each
+// step, has the next block on its way before it is asked for, and a planner-sized budget is never
+// exceeded.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -117,9 +118,9 @@ TEST_P(StreamingTest, ResidentBlocksStayAndTheRestStreamAhead) {
       }
     }
     // Only the streamed blocks move; the resident ones stay, and so do streamed blocks that
-    // all fit in the (prefetch + 1) slots. (Step 1 also uploads block 0 of the first pass,
-    // which nothing predicted yet.) Each upload goes into a slot and waits only for the compute
-    // that read the slot's previous block, not for all the compute queued before it.
+    // all fit in the ring of (prefetch + 1) blocks. (Step 1 also uploads block 0 of the first
+    // pass, which nothing predicted yet.) Each upload goes into the ring and waits only for the
+    // compute that read the region's previous block, not for all the compute queued before it.
     const int streamed = s.blocks - resident;
     const auto moved = static_cast<uint64_t>(streamed > prefetch + 1 ? streamed : 0);
     if (step > 1) {
@@ -137,7 +138,7 @@ INSTANTIATE_TEST_SUITE_P(Residency, StreamingTest,
                          ::testing::Values(StreamCase{0, 1}, StreamCase{2, 1}, StreamCase{2, 2},
                                            StreamCase{5, 1}));
 
-// Under a budget holding exactly the resident blocks and the upload slots, steady streaming
+// Under a budget holding exactly the resident blocks and the upload ring, steady streaming
 // steps take nothing from the device (on a GPU: no cudaMalloc or cudaFree, each a device-wide
 // wait) and every resident block stays: the ledger's per-step arena counter is flat.
 TEST_F(DevicePlansTest, SteadyStreamingStepsTakeNoDeviceMemory) {
@@ -162,7 +163,7 @@ TEST_F(DevicePlansTest, SteadyStreamingStepsTakeNoDeviceMemory) {
   for (const LedgerEntry& e : ledger.entries())
     if (e.event == LedgerEvent::Sample && e.device == "device_allocations")
       allocations.push_back(e.bytes);
-  // The first pass learns the order, so the second is the first to fill every slot.
+  // The first pass learns the order, so the second is the first to fill the ring.
   ASSERT_EQ(allocations.size(), 5u);
   EXPECT_GT(allocations[1], 0u);
   for (size_t i = 2; i < allocations.size(); ++i) EXPECT_EQ(allocations[i], allocations[1]) << i;
@@ -173,7 +174,7 @@ TEST_F(DevicePlansTest, SteadyStreamingStepsTakeNoDeviceMemory) {
 
 // Resident blocks are spread over the pass, not its first blocks: half the bytes resident means
 // every other block, so the copy queue uploads a streamed block while each resident one
-// computes instead of idling through a resident prefix once the slots are full.
+// computes instead of idling through a resident prefix once the ring is full.
 TEST_F(DevicePlansTest, ResidentBlocksAreSpreadOverThePass) {
   const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
   ASSERT_EQ(s.blocks, 6);
@@ -221,7 +222,7 @@ TEST_F(DevicePlansTest, StreamingFromOwnedReadsHoldsOnlyTheBlocksInFlightOnTheHo
     if (s.stage != Stage::Diffusion) others += s.bytes();
   EXPECT_LE(ledger.peak("cpu", MemoryTag::Weights),
             others + static_cast<uint64_t>(plan.prefetch_depth + 2) * (block_bytes() + 4096));
-  EXPECT_GT(device.fenced_uploads(), 0u);  // streamed blocks reuse upload slots
+  EXPECT_GT(device.fenced_uploads(), 0u);  // streamed blocks reuse the upload ring
   EXPECT_EQ(ledger.held("cpu", "diffusion_model"), 0u);
 }
 
@@ -265,6 +266,55 @@ TEST_F(DevicePlansTest, APlannerSizedBudgetIsNeverExceeded) {
   test::run_synthetic_pipeline(store);
   EXPECT_LE(ledger.peak("sim0", MemoryTag::Weights), in.budget);
   EXPECT_LE(budgeted.backend().arena().stats().peak_reserved, in.budget);
+}
+
+// The upload ring is counted in bytes: next to a large block, the small ones that fit in the
+// ring with it all upload ahead, not just (prefetch + 1) blocks; every upload of a steady pass
+// goes into the ring after a fence, and the ring's bytes still bound what streaming holds.
+TEST_F(DevicePlansTest, SmallStreamedBlocksUploadAheadWhileTheyFitInTheRing) {
+  constexpr int kSmall = 8, kBlocks = kSmall + 2;                 // large, 8 small, large
+  constexpr int64_t kLarge = 64 << 10, kSmallElements = 8 << 10;  // f32: 256 KiB and 32 KiB
+  const auto prefix = [](int b) { return fmt::format("input_blocks.{}.", b); };
+  const auto base = [](int b) { return static_cast<float>(b) * 65536.0f; };
+  std::vector<TensorToWrite> tensors;
+  for (int b = 0; b < kBlocks; ++b)
+    tensors.push_back(test::f32_tensor("model.diffusion_model." + prefix(b) + "weight",
+                                       {b == 0 || b == kBlocks - 1 ? kLarge : kSmallElements},
+                                       base(b)));
+  const std::string mixed = dir / "mixed.safetensors";
+  write_safetensors(mixed, tensors, {}, false);
+  const ModelSource mixed_source = ModelSource::open({mixed});
+  MemoryPlan plan = on_device(WeightPlacement::Streamed);
+  plan.prefetch_depth = 1;
+  plan.resident_block_bytes = 0;  // every block streams
+  WeightStore store(mixed_source, ledger, plan, &device);
+  store.begin_stage(Stage::Diffusion);
+  uint64_t fenced = 0;
+  size_t pass_start = 0;
+  for (int step = 0; step < 3; ++step) {
+    fenced = device.fenced_uploads();
+    pass_start = ledger.entries().size();
+    for (int b = 0; b < kBlocks; ++b) {
+      const WeightLease lease = store.lease("diffusion_model", prefix(b));
+      const Weight& w = lease.get(prefix(b) + "weight");
+      float first;
+      std::memcpy(&first, w.bytes.data(), 4);
+      ASSERT_EQ(first, base(b)) << "step " << step << " block " << b;
+    }
+  }
+  EXPECT_EQ(uploads(ledger, pass_start), static_cast<uint64_t>(kBlocks));
+  EXPECT_EQ(device.fenced_uploads() - fenced, static_cast<uint64_t>(kBlocks));
+  store.end_stage(Stage::Diffusion);
+  int on_device = 0, most = 0;
+  for (const LedgerEntry& e : ledger.entries()) {
+    if (e.device != "sim0") continue;
+    on_device += e.event == LedgerEvent::Upload ? 1 : e.event == LedgerEvent::Free ? -1 : 0;
+    most = std::max(most, on_device);
+  }
+  // A large block and the eight small ones fill the ring of 2 × 256 KiB exactly.
+  EXPECT_EQ(most, kSmall + 1);
+  EXPECT_GT(most, plan.prefetch_depth + 1);
+  EXPECT_LE(ledger.peak("sim0", MemoryTag::Weights), 2 * uint64_t{kLarge} * 4);
 }
 
 }  // namespace

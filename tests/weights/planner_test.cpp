@@ -17,7 +17,8 @@ namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 
-// One upload slot: the largest block as the arena's size classes round it (52 MiB).
+// The largest block as the arena's size classes round it (52 MiB); the upload ring of prefetch
+// 1 holds two.
 uint64_t slot() {
   return Arena::block_size(50 * kMiB);
 }
@@ -45,7 +46,7 @@ TEST(Planner, PicksTheFastestPlanThatFits) {
   const PlannerChoice stream = choose_device_plan(input(1199));
   EXPECT_EQ(stream.kind, DevicePlanKind::Stream);
   EXPECT_FALSE(stream.vae_tiling);
-  // Everything but the two upload slots and the activations stays resident.
+  // Everything but the upload ring and the activations stays resident.
   EXPECT_EQ(stream.resident_block_bytes, (1199 - 200) * kMiB - 2 * slot());
   EXPECT_LE(stream.peak, 1199 * kMiB);
 }
