@@ -12,13 +12,17 @@
 # DEPTHS (prefetch depths, default "1 2"), SKIP_COLD=1 (no cold-read and --direct-io rows),
 # SKIP_DIRECT_STREAM=1 (cold-read rows, but not the slow --direct-io streaming one), SKIP_WARM=1
 # (only the cold-read rows), STREAM_BUDGETS_sd1, STREAM_BUDGETS_sdxl (extra stream rows at these
-# fixed --max-vram budgets in GiB, e.g. an earlier run's, to compare at equal budgets).
+# fixed --max-vram budgets in GiB, e.g. an earlier run's, to compare at equal budgets),
+# FRACTIONS (the stream rows at these fractions of the UNet, default "0.25 0.5 0.9"; empty for
+# none), SKIP_AUTO=1 (no `--memory auto --max-vram 4` row).
 set -uo pipefail
 EBB=${EBB:-bin/ebb}
 SYNTH=${SYNTH:-bin/ebb-synth}
 WORK=${WORK:-/tmp/ebb-plans}
 H2D_GBPS=${H2D_GBPS:-53.5}
 DEPTHS=${DEPTHS:-1 2}
+FRACTIONS=${FRACTIONS-0.25 0.5 0.9}
+SKIP_AUTO=${SKIP_AUTO:-0}
 SKIP_COLD=${SKIP_COLD:-0}
 SKIP_DIRECT_STREAM=${SKIP_DIRECT_STREAM:-0}
 SKIP_WARM=${SKIP_WARM:-0}
@@ -120,8 +124,9 @@ for model in "${models[@]}"; do
   RESIDENT_STEP=0 row "$model" "$size" "$steps" eager --eager-load
   RESIDENT_STEP=$(cat "$WORK/resident_step" 2>/dev/null || echo 0)
   export RESIDENT_STEP
-  row "$model" "$size" "$steps" "--memory auto --max-vram 4" --memory auto --max-vram 4
-  for fraction in 0.25 0.5 0.9; do
+  [ "$SKIP_AUTO" = 1 ] ||
+    row "$model" "$size" "$steps" "--memory auto --max-vram 4" --memory auto --max-vram 4
+  for fraction in $FRACTIONS; do
     budget=$(stream_budget "$model" "$size" "$fraction")
     for depth in $DEPTHS; do
       row "$model" "$size" "$steps" "stream ${fraction} (--max-vram $budget), prefetch $depth" \
