@@ -67,14 +67,16 @@ size = lambda t: float(t.split()[0]) * units[t.split()[1]]
 samples = lambda what: [e for e in r["events"] if e["event"] == "sample" and e["device"] == what]
 allocs = [e["bytes"] for e in samples("device_allocations")]
 target = ""
+# The resident blocks after the store measured the second step, where that changed them.
+g = re.search(r"streaming: from the third step on, ([0-9.]+ [KMG]iB) of diffusion blocks resident", log)
 if m and "stream" in plan:
-    streamed = size(m.group(2)) - size(m.group(1))
+    streamed = size(m.group(2)) - size((g or m).group(1))
     link = streamed / (h2d * 1e9)
     goal = 1.1 * max(resident_step, link)
     target = f"{streamed / 2**30:.2f} GiB/step, target {goal * 1e3:.0f} ms: {'met' if steady <= goal else 'missed'}"
     if len(allocs) > 3 and allocs[-1] > allocs[2]:
         target += f"; {allocs[-1] - allocs[2]} arena misses after step 3"
-resident = f"{m.group(1)} of {m.group(2)} resident" if m else ""
+resident = f"{m.group(1)}{f' → {g.group(1)}' if g else ''} of {m.group(2)} resident" if m else ""
 print(f"| {model} {label} | {resident} | {crc} | {gib(dev)} | {gib(s['peak_rss_anon_bytes'])} + {gib(s['peak_rss_file_bytes'])} "
       f"| {gib(s['peak_page_cache_bytes'])} | {s['load_s']:.2f} | {s['time_to_first_step_s']:.2f} | {steady * 1e3:.0f} ms | {s['total_s']:.2f} | {target} |")
 if label == "eager":

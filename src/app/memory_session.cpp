@@ -12,6 +12,7 @@
 #include "pipeline/activation_estimate.h"
 #include "pipeline/diffusion_model_spec.h"
 #include "weights/budget_flags.h"
+#include "weights/byte_units.h"
 #include "weights/footprint.h"
 #include "weights/planner.h"
 
@@ -130,6 +131,13 @@ MemorySummary MemorySession::summary(size_t first_entry, double load_start) {
 }
 
 void MemorySession::image_done() {
+  const WeightStoreStats stats = store_->stats();
+  if (stats.replanned_resident_bytes != stats.planned_resident_bytes)
+    fmt::print(stderr,
+               "streaming: from the third step on, {} of diffusion blocks resident ({} planned), "
+               "chosen by the second step's measured compute per byte and free budget\n",
+               format_bytes(stats.replanned_resident_bytes),
+               format_bytes(stats.planned_resident_bytes));
   fmt::print(stderr, "{}\n", summary_line(summary(image_start_, image_load_start_)));
   image_start_ = ledger_.entries().size();
   image_load_start_ = store_->stats().load_seconds;

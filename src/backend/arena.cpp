@@ -96,6 +96,7 @@ struct Arena::State {
     stats.in_use_total += size;
     stats.peak[t] = std::max(stats.peak[t], stats.in_use[t]);
     stats.peak_total = std::max(stats.peak_total, stats.in_use_total);
+    stats.window_peak_total = std::max(stats.window_peak_total, stats.in_use_total);
   }
 
   void give_back(std::byte* data, uint64_t size, MemoryTag tag) {
@@ -189,6 +190,12 @@ void Arena::reset_peaks() {
   st.peak = st.in_use;
   st.peak_total = st.in_use_total;
   st.peak_reserved = st.reserved;
+  st.window_peak_total = st.in_use_total;
+}
+
+void Arena::restart_window() {
+  std::lock_guard lock(state_->mutex);
+  state_->stats.window_peak_total = state_->stats.in_use_total;
 }
 
 void Arena::release_cached() {

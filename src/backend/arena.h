@@ -43,8 +43,9 @@ struct ArenaStats {
   std::array<uint64_t, kMemoryTagCount> in_use{};  // bytes in live blocks, per tag
   std::array<uint64_t, kMemoryTagCount> peak{};    // highest in_use per tag
   uint64_t in_use_total = 0;
-  uint64_t peak_total = 0;  // highest in_use_total (not the sum of the per-tag peaks)
-  uint64_t reserved = 0;    // held from the device: live blocks plus cached ones
+  uint64_t peak_total = 0;         // highest in_use_total (not the sum of the per-tag peaks)
+  uint64_t window_peak_total = 0;  // highest in_use_total since restart_window()
+  uint64_t reserved = 0;           // held from the device: live blocks plus cached ones
   uint64_t peak_reserved = 0;
   uint64_t device_allocations = 0;  // requests the cache could not serve
   uint64_t cache_hits = 0;
@@ -70,6 +71,9 @@ class Arena {
   ArenaStats stats() const;
   // Peaks restart from the current values, e.g. to measure one step.
   void reset_peaks();
+  // window_peak_total restarts from the current use, leaving the other peaks (which reports sum
+  // up) as they are: for measuring one step within a run.
+  void restart_window();
   // Hands every cached block back to the device, and the device's kept memory to the system.
   void release_cached();
 

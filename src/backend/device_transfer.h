@@ -29,6 +29,14 @@ class TransferEvent {
   virtual void wait() = 0;
 };
 
+// A point in the compute queue, for timing the compute between two points once it ran.
+class ComputeMark {
+ public:
+  virtual ~ComputeMark() = default;
+  // Device seconds from `earlier` to this point; waits until the work before this point ran.
+  virtual double seconds_since(const ComputeMark& earlier) const = 0;
+};
+
 struct UploadPiece {
   std::span<const std::byte> src;  // host bytes, valid until the event completes
   std::byte* dst;                  // device bytes of at least src.size()
@@ -66,6 +74,9 @@ class DeviceTransfer {
   virtual void compute_after(TransferEvent& upload) = 0;
   // Blocks until every queued upload has landed.
   virtual void finish_uploads() = 0;
+  // A mark at the end of the compute enqueued so far; none where compute times say nothing of
+  // a device's (the simulated device computes on host threads as ops are called).
+  virtual std::shared_ptr<ComputeMark> compute_mark() { return nullptr; }
   // Host bytes that will be uploaded again and again (a streamed component's range of a mapped
   // file). A GPU pins them so those uploads are DMA only; a device that reads host memory at
   // full speed ignores the hint.

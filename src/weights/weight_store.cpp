@@ -12,6 +12,7 @@
 #include "weights/block_key.h"
 #include "weights/footprint.h"
 #include "weights/process_memory.h"
+#include "weights/residency_choice.h"
 #include "weights/upload_ring.h"
 
 namespace ebb {
@@ -48,6 +49,9 @@ void prefault(std::span<const std::byte> bytes) {
   (void)sink;
 }
 
+// Of the budget, the least that measured residency leaves unused.
+constexpr uint64_t kResidencyMarginDivisor = 32;
+
 }  // namespace
 
 struct WeightStore::Block {
@@ -80,6 +84,18 @@ struct WeightStore::ComponentState {
   bool loaded = false;
   std::unique_ptr<UploadRing> ring;  // streamed: made at its first streamed upload
   uint64_t placed_bytes = 0;         // streamed: blocks placed so far, as the arena holds them
+  // Streamed: blocks in the order they were placed, whether each was resident as placed (kept
+  // while measured residency replaces it), the stage's sampler steps so far, and the measuring
+  // step's marks around each acquisition's upload wait.
+  std::vector<uint32_t> placed_order;
+  std::vector<bool> planned_resident;
+  int steps = 0;
+  bool replanned = false;
+  struct Acquisition {
+    uint32_t block;
+    std::shared_ptr<ComputeMark> before_wait, after_wait;
+  };
+  std::vector<Acquisition> timeline;
 };
 
 // ---- leases ----
@@ -382,6 +398,7 @@ void WeightStore::release_component(ComponentState& c) {
     drop_device(blocks_[b]);
     drop_host(blocks_[b]);
   }
+  restore_planned_residency(c);
   c.ring.reset();
   c.loaded = false;
   if (plan_.evict_page_cache || plan_.page_cache.dontneed) evict_page_cache(c);
@@ -577,6 +594,17 @@ void WeightStore::drop_device(Block& b) {
 
 // ---- streaming ----
 
+// Once a streamed component's blocks left the device: the next stage starts from the planner's
+// placement and measures again (its images may be of another size).
+void WeightStore::restore_planned_residency(ComponentState& c) {
+  for (size_t i = 0; i < c.planned_resident.size(); ++i)
+    blocks_[c.placed_order[i]].resident = c.planned_resident[i];
+  c.planned_resident.clear();
+  c.timeline.clear();
+  c.steps = 0;
+  c.replanned = false;
+}
+
 void WeightStore::acquire_streamed(Block& b) {
   const auto index = static_cast<uint32_t>(&b - blocks_.data());
   stream_order_.acquired(index);
@@ -633,10 +661,13 @@ void WeightStore::acquire_streamed(Block& b) {
       ring_full = !upload_streamed(next, w == index);
     }
   }
+  const bool measuring = c.steps == 1 && !c.replanned;
+  std::shared_ptr<ComputeMark> before = measuring ? device_->compute_mark() : nullptr;
   if (b.upload) {
     Stopwatch wait(stats_.upload_wait_seconds);
     device_->compute_after(*b.upload);
   }
+  if (before) c.timeline.push_back({index, std::move(before), device_->compute_mark()});
   drop_uploaded_host_bytes(c, false);
 }
 
@@ -666,20 +697,89 @@ void WeightStore::place(Block& b) {
   for (uint32_t s : c.blocks) total += Arena::block_size(blocks_[s].device_size);
   const uint64_t size = Arena::block_size(b.device_size);
   c.placed_bytes += size;
+  c.placed_order.push_back(static_cast<uint32_t>(&b - blocks_.data()));
   const double share =
       std::min(1.0, static_cast<double>(plan_.resident_block_bytes) / static_cast<double>(total));
   b.resident = resident_reserved_ + size <= plan_.resident_block_bytes &&
-               static_cast<double>(resident_reserved_) + static_cast<double>(size) / 2 <=
-                   share * static_cast<double>(c.placed_bytes);
+               spread_keeps(resident_reserved_, size, c.placed_bytes, share);
   b.placed = true;
+}
+
+// Measured in the stage's second step (the first uploads everything and builds kernels): the
+// device time from each acquisition's upload wait to the next acquisition's, which is the
+// block's compute, and the step's peak device memory. The planner sized the resident blocks
+// with an activation estimate that must hold before anything ran, for every model and dtype, so
+// it is generous (SDXL at 1024² in f16 reserves 1.1 GiB for about 0.45 GiB); what the budget
+// has free beyond the measured peak and a margin holds more resident blocks, and residency goes
+// to the blocks with the least compute per byte (weights/residency_choice.h). Only where
+// weights live changes, never what is computed; the upload ring stays as it was.
+void WeightStore::replan_residency(ComponentState& c, std::shared_ptr<ComputeMark> end) {
+  c.replanned = true;
+  uint64_t limit = plan_.resident_block_bytes;
+  Arena& arena = device_->backend().arena();
+  if (const uint64_t budget = arena.budget(); budget != Arena::kUnlimited) {
+    // The measured step's peak of everything together (weights as they were placed, the ring,
+    // activations, scratch, uploads that found the ring full) and a margin free beside it: a
+    // 32nd of the budget, and at least one streamed block, for an upload that finds the ring
+    // full (its free bytes split at its end) where the measured step's did not. Where the plan
+    // left less than that, residency shrinks to make room.
+    const uint64_t peak = arena.stats().window_peak_total;
+    uint64_t largest = 0;
+    for (uint32_t s : c.blocks)
+      largest = std::max(largest, Arena::block_size(blocks_[s].device_size));
+    const uint64_t margin = std::max(budget / kResidencyMarginDivisor, largest);
+    const auto room = static_cast<int64_t>(budget) - static_cast<int64_t>(peak + margin);
+    limit = static_cast<uint64_t>(
+        std::max<int64_t>(0, static_cast<int64_t>(resident_reserved_) + room));
+  }
+  std::vector<std::optional<double>> compute(blocks_.size());
+  for (size_t k = 0; k < c.timeline.size(); ++k) {
+    const ComputeMark& next = k + 1 < c.timeline.size() ? *c.timeline[k + 1].before_wait : *end;
+    std::optional<double>& t = compute[c.timeline[k].block];
+    t = t.value_or(0) + std::max(0.0, next.seconds_since(*c.timeline[k].after_wait));
+  }
+  c.timeline.clear();
+  std::vector<BlockCost> pass;
+  for (uint32_t index : c.placed_order)
+    pass.push_back({Arena::block_size(blocks_[index].device_size), compute[index]});
+  const std::vector<bool> keep = choose_resident(pass, limit);
+  c.planned_resident.clear();
+  for (uint32_t index : c.placed_order) c.planned_resident.push_back(blocks_[index].resident);
+  // Blocks leave residency first, so their memory is free before the new ones upload.
+  for (bool joining : {false, true})
+    for (size_t i = 0; i < keep.size(); ++i) {
+      Block& b = blocks_[c.placed_order[i]];
+      if (b.pins > 0 || b.resident == keep[i] || keep[i] != joining) continue;
+      drop_device(b);  // it uploads as resident or streamed when next acquired
+      b.resident = keep[i];
+    }
+  uint64_t planned = 0, resident = 0;
+  for (size_t i = 0; i < keep.size(); ++i) {
+    const uint64_t bytes = blocks_[c.placed_order[i]].device_size;
+    planned += c.planned_resident[i] ? bytes : 0;
+    resident += blocks_[c.placed_order[i]].resident ? bytes : 0;
+  }
+  stats_.replanned_resident_bytes = resident;
+  stats_.planned_resident_bytes = planned;
+  ledger_.sample("resident_after_measuring", c.name, resident);
 }
 
 bool WeightStore::upload_streamed(Block& b, bool needed_now) {
   ComponentState& c = components_[b.component];
   std::optional<UploadRing::Claim> claim = c.ring->claim(b.device_size);
+  if (!claim && needed_now) {
+    // Blocks uploaded ahead make room for the one needed now (they upload again when reached),
+    // so that fresh memory beyond the budget's plan is taken only past leased blocks.
+    for (uint32_t s : c.blocks) {
+      Block& other = blocks_[s];
+      if (&other != &b && other.ring_offset && other.pins == 0) drop_device(other);
+    }
+    claim = c.ring->claim(b.device_size);
+  }
   if (!claim) {
     if (!needed_now) return false;
-    // The ring is full (a block still leased outside the window): fresh memory from the arena.
+    // The ring is full of leased blocks: fresh memory from the arena.
+    ++stats_.ring_misses;
     upload(b);
     return true;
   }
@@ -782,6 +882,7 @@ void WeightStore::end_stage(Stage stage) {
       release_component(c);
     } else if (plan_.device_release == Release::AfterStage) {
       for (uint32_t b : c.blocks) drop_device(blocks_[b]);
+      restore_planned_residency(c);
       c.ring.reset();
     }
     if (c.placement != WeightPlacement::Streamed) continue;
@@ -841,6 +942,11 @@ void WeightStore::step_done() {
   ledger_.mark("step");
   sample_rss();
   if (!device_) return;
+  for (ComponentState& c : components_) {
+    if (c.placement != WeightPlacement::Streamed || !c.loaded || c.replanned) continue;
+    if (++c.steps == 1) device_->backend().arena().restart_window();  // the measured step
+    if (c.steps == 2) replan_residency(c, device_->compute_mark());
+  }
   ledger_.sample("device_allocations", device_name(),
                  device_->backend().arena().stats().device_allocations);
 }

@@ -77,8 +77,14 @@ struct WeightStoreStats {
   double upload_wait_seconds = 0;
   uint64_t uploads = 0;
   uint64_t uploaded_bytes = 0;
-  uint64_t resident_block_bytes = 0;    // streamed components: blocks kept across steps
+  uint64_t resident_block_bytes = 0;  // streamed components: blocks kept across steps
+  // Streamed components, the last stage that measured its second step: the bytes of blocks the
+  // planner placed resident, and of those resident after measuring.
+  uint64_t planned_resident_bytes = 0;
+  uint64_t replanned_resident_bytes = 0;
   uint64_t largest_streamed_block = 0;  // bytes on the device
+  // Streamed blocks needed now that found no room in the upload ring and took fresh memory.
+  uint64_t ring_misses = 0;
   uint64_t page_cache_kept = 0;         // bytes the kernel did not drop on eviction
 };
 
@@ -157,6 +163,10 @@ class WeightStore {
   void acquire_streamed(Block& b);
   // Decides whether a streamed block stays resident across steps.
   void place(Block& b);
+  // After the stage's second step, whose compute the component's timeline measured up to `end`:
+  // residency by measured compute per byte, in what the budget has left beside the activations.
+  void replan_residency(ComponentState& c, std::shared_ptr<ComputeMark> end);
+  void restore_planned_residency(ComponentState& c);
   // Owned host bytes of the component's blocks whose uploads landed (waiting for them if `wait`).
   void drop_uploaded_host_bytes(const ComponentState& c, bool wait);
   DirectReader& reader_for(uint32_t file);

@@ -59,6 +59,12 @@ TEST(Arena, CountsBytesPerTagAndPeaks) {
   EXPECT_EQ(st.peak_total, 1024 + 4096 + 2 * kMiB);
   EXPECT_EQ(st.reserved, 1024 + 4096 + 2 * kMiB);  // the scratch block is cached
   EXPECT_EQ(st.device_allocations, 3u);
+  EXPECT_EQ(st.window_peak_total, st.peak_total);
+  arena.restart_window();  // the window restarts; the peaks reports use stay
+  EXPECT_EQ(arena.stats().window_peak_total, 1024u + 4096u);
+  EXPECT_EQ(arena.stats().peak_total, 1024 + 4096 + 2 * kMiB);
+  { const auto again = arena.allocate(kMiB, MemoryTag::Scratch, "t"); }
+  EXPECT_EQ(arena.stats().window_peak_total, 1024 + 4096 + kMiB);
   arena.reset_peaks();
   EXPECT_EQ(arena.stats().peak_total, 1024u + 4096u);
   arena.release_cached();

@@ -138,12 +138,13 @@ INSTANTIATE_TEST_SUITE_P(Residency, StreamingTest,
                          ::testing::Values(StreamCase{0, 1}, StreamCase{2, 1}, StreamCase{2, 2},
                                            StreamCase{5, 1}));
 
-// Under a budget holding exactly the resident blocks and the upload ring, steady streaming
-// steps take nothing from the device (on a GPU: no cudaMalloc or cudaFree, each a device-wide
-// wait) and every resident block stays: the ledger's per-step arena counter is flat.
+// Under a budget holding exactly the resident blocks, the upload ring and the one streamed block
+// the store keeps free once it measured a step, steady streaming steps take nothing from the
+// device (on a GPU: no cudaMalloc or cudaFree, each a device-wide wait) and every resident block
+// stays: the ledger's per-step arena counter is flat.
 TEST_F(DevicePlansTest, SteadyStreamingStepsTakeNoDeviceMemory) {
   constexpr int kResident = 3, kPrefetch = 1;
-  const uint64_t held = Arena::block_size(block_bytes()) * (kResident + kPrefetch + 1);
+  const uint64_t held = Arena::block_size(block_bytes()) * (kResident + kPrefetch + 1 + 1);
   SimulatedDevice budgeted{1, held};
   MemoryPlan plan = on_device(WeightPlacement::Streamed);
   plan.prefetch_depth = kPrefetch;
@@ -170,6 +171,79 @@ TEST_F(DevicePlansTest, SteadyStreamingStepsTakeNoDeviceMemory) {
   EXPECT_EQ(store.stats().resident_block_bytes, kResident * block_bytes());
   EXPECT_LE(budgeted.backend().arena().stats().peak_reserved, held);
   store.end_stage(Stage::Diffusion);
+}
+
+// The planner's activation estimate is an upper bound taken before anything ran; after the
+// stage's second step the budget the steps left free (here: room for two more blocks beyond the
+// planned resident block and the ring) becomes resident blocks, so later steps stream less. The
+// values read stay the same, the budget holds, and a new stage starts from the plan again.
+TEST_F(DevicePlansTest, BudgetTheMeasuredStepLeftFreeBecomesResidentBlocks) {
+  const uint64_t block = Arena::block_size(block_bytes());
+  const uint64_t budget = 6 * block;  // 1 resident + 2 ring + 2 grown + 1 kept free
+  SimulatedDevice budgeted{1, budget};
+  MemoryPlan plan = on_device(WeightPlacement::Streamed);
+  plan.prefetch_depth = 1;
+  plan.resident_block_bytes = block;
+  plan.device_release = Release::AfterStage;  // as the planner's stream plan does
+  WeightStore store(*source, ledger, plan, &budgeted);
+  const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
+  for (int stage = 0; stage < 2; ++stage) {
+    store.begin_stage(Stage::Diffusion);
+    for (int step = 0; step < 5; ++step) {
+      const size_t step_start = ledger.entries().size();
+      for (int b = 0; b < s.blocks; ++b) {
+        const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
+        const WeightLease lease = store.lease(s.component, prefix);
+        float first;
+        std::memcpy(&first, lease.get(prefix + "weight").bytes.data(), 4);
+        ASSERT_EQ(first, test::synthetic_base(1, b)) << "step " << step << " block " << b;
+      }
+      if (step < 2) {
+        EXPECT_EQ(store.stats().resident_block_bytes, block_bytes())
+            << "stage " << stage << " step " << step;
+      }
+      store.step_done();
+      if (step == 1) {
+        EXPECT_EQ(store.stats().planned_resident_bytes, block_bytes()) << "stage " << stage;
+        EXPECT_EQ(store.stats().replanned_resident_bytes, 3 * block_bytes()) << "stage " << stage;
+      }
+      // Three blocks resident, three streamed through a ring of two: three uploads a step.
+      if (step > 2) {
+        EXPECT_EQ(uploads(ledger, step_start), 3u) << "step " << step;
+      }
+    }
+    EXPECT_EQ(store.stats().resident_block_bytes, 3 * block_bytes());
+    store.end_stage(Stage::Diffusion);
+    EXPECT_EQ(store.stats().resident_block_bytes, 0u);
+  }
+  EXPECT_LE(budgeted.backend().arena().stats().peak_reserved, budget);
+}
+
+// Where the plan left less than one streamed block free beside the measured step's peak (room
+// for an upload that finds the ring full), residency shrinks to make that room.
+TEST_F(DevicePlansTest, ResidencyShrinksWhereTheMeasuredStepLeftTooLittleFree) {
+  const uint64_t block = Arena::block_size(block_bytes());
+  const uint64_t budget = 3 * block + block / 2;  // 1 resident + 2 ring + half a block
+  SimulatedDevice budgeted{1, budget};
+  MemoryPlan plan = on_device(WeightPlacement::Streamed);
+  plan.prefetch_depth = 1;
+  plan.resident_block_bytes = block;
+  WeightStore store(*source, ledger, plan, &budgeted);
+  const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
+  store.begin_stage(Stage::Diffusion);
+  for (int step = 0; step < 3; ++step) {
+    for (int b = 0; b < s.blocks; ++b) {
+      const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
+      const WeightLease lease = store.lease(s.component, prefix);
+      (void)lease.get(prefix + "weight");
+    }
+    store.step_done();
+  }
+  EXPECT_EQ(store.stats().planned_resident_bytes, block_bytes());
+  EXPECT_EQ(store.stats().replanned_resident_bytes, 0u);
+  EXPECT_EQ(store.stats().resident_block_bytes, 0u);
+  store.end_stage(Stage::Diffusion);
+  EXPECT_LE(budgeted.backend().arena().stats().peak_reserved, budget);
 }
 
 // Resident blocks are spread over the pass, not its first blocks: half the bytes resident means

@@ -63,6 +63,38 @@ class ComputeFence final : public TransferEvent {
   cudaEvent_t event_ = nullptr;
 };
 
+// A timing event recorded on the compute stream.
+class CudaComputeMark final : public ComputeMark {
+ public:
+  CudaComputeMark(int device, cudaStream_t compute) : device_(device) {
+    CudaDeviceScope scope(device_);
+    cuda::check(cudaEventCreate(&event_), "cudaEventCreate (compute mark)");
+    const cudaError_t recorded = cudaEventRecord(event_, compute);
+    if (recorded != cudaSuccess) cudaEventDestroy(event_);
+    cuda::check(recorded, "cudaEventRecord (compute mark)");
+  }
+  ~CudaComputeMark() override {
+    CudaDeviceScope scope(device_, std::nothrow);
+    cudaEventDestroy(event_);
+  }
+  CudaComputeMark(const CudaComputeMark&) = delete;
+  CudaComputeMark& operator=(const CudaComputeMark&) = delete;
+
+  double seconds_since(const ComputeMark& earlier) const override {
+    const auto* from = dynamic_cast<const CudaComputeMark*>(&earlier);
+    if (!from) fail("a compute mark of another device");
+    CudaDeviceScope scope(device_);
+    cuda::check(cudaEventSynchronize(event_), "cudaEventSynchronize (compute mark)");
+    float ms = 0;
+    cuda::check(cudaEventElapsedTime(&ms, from->event_, event_), "cudaEventElapsedTime");
+    return static_cast<double>(ms) / 1e3;
+  }
+
+ private:
+  int device_;
+  cudaEvent_t event_ = nullptr;
+};
+
 // Uploads of at least this many whole pages are copied by DMA from the source's own pages,
 // registered for the copy's duration, rather than copied through staging on the host.
 constexpr uint64_t kRegisterAtLeast = uint64_t(4) << 20;
@@ -136,6 +168,10 @@ CudaTransfer::~CudaTransfer() {
 
 std::shared_ptr<TransferEvent> CudaTransfer::compute_fence() {
   return std::make_shared<ComputeFence>(backend_.device_index(), backend_.stream());
+}
+
+std::shared_ptr<ComputeMark> CudaTransfer::compute_mark() {
+  return std::make_shared<CudaComputeMark>(backend_.device_index(), backend_.stream());
 }
 
 std::shared_ptr<TransferEvent> CudaTransfer::upload(std::vector<UploadPiece> pieces,

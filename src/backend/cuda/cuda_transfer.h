@@ -36,6 +36,7 @@ class CudaTransfer final : public DeviceTransfer {
   std::shared_ptr<Storage> host_buffer(uint64_t bytes) override;
   void release_host_buffers() override;
   std::shared_ptr<TransferEvent> compute_fence() override;
+  std::shared_ptr<ComputeMark> compute_mark() override;
   std::shared_ptr<TransferEvent> upload(std::vector<UploadPiece> pieces,
                                         std::shared_ptr<TransferEvent> after) override;
   void compute_after(TransferEvent& upload) override;
