@@ -40,6 +40,18 @@ class DevicePlansTest : public ::testing::Test {
     test::write_synthetic_model(path);
     source = std::make_unique<ModelSource>(ModelSource::open({path}));
   }
+  // Sampler steps of the diffusion stage: every block leased in turn, then the step's end.
+  static void run_steps(WeightStore& store, int steps) {
+    const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
+    for (int step = 0; step < steps; ++step) {
+      for (int b = 0; b < s.blocks; ++b) {
+        const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
+        const WeightLease lease = store.lease(s.component, prefix);
+        (void)lease.get(prefix + "weight");
+      }
+      store.step_done();
+    }
+  }
   static MemoryPlan on_device(WeightPlacement diffusion = WeightPlacement::Device) {
     MemoryPlan plan;
     for (const auto& s : synthetic_stages()) plan.placement[s.component] = WeightPlacement::Device;
@@ -150,16 +162,8 @@ TEST_F(DevicePlansTest, SteadyStreamingStepsTakeNoDeviceMemory) {
   plan.prefetch_depth = kPrefetch;
   plan.resident_block_bytes = kResident * Arena::block_size(block_bytes());
   WeightStore store(*source, ledger, plan, &budgeted);
-  const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
   store.begin_stage(Stage::Diffusion);
-  for (int step = 0; step < 5; ++step) {
-    for (int b = 0; b < s.blocks; ++b) {
-      const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
-      const WeightLease lease = store.lease(s.component, prefix);
-      (void)lease.get(prefix + "weight");
-    }
-    store.step_done();
-  }
+  run_steps(store, 5);
   std::vector<uint64_t> allocations;
   for (const LedgerEntry& e : ledger.entries())
     if (e.event == LedgerEvent::Sample && e.device == "device_allocations")
@@ -229,16 +233,8 @@ TEST_F(DevicePlansTest, ResidencyShrinksWhereTheMeasuredStepLeftTooLittleFree) {
   plan.prefetch_depth = 1;
   plan.resident_block_bytes = block;
   WeightStore store(*source, ledger, plan, &budgeted);
-  const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
   store.begin_stage(Stage::Diffusion);
-  for (int step = 0; step < 3; ++step) {
-    for (int b = 0; b < s.blocks; ++b) {
-      const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
-      const WeightLease lease = store.lease(s.component, prefix);
-      (void)lease.get(prefix + "weight");
-    }
-    store.step_done();
-  }
+  run_steps(store, 3);
   EXPECT_EQ(store.stats().planned_resident_bytes, block_bytes());
   EXPECT_EQ(store.stats().replanned_resident_bytes, 0u);
   EXPECT_EQ(store.stats().resident_block_bytes, 0u);
