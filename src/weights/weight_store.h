@@ -85,7 +85,7 @@ struct WeightStoreStats {
   uint64_t largest_streamed_block = 0;  // bytes on the device
   // Streamed blocks needed now that found no room in the upload ring and took fresh memory.
   uint64_t ring_misses = 0;
-  uint64_t page_cache_kept = 0;         // bytes the kernel did not drop on eviction
+  uint64_t page_cache_kept = 0;  // bytes the kernel did not drop on eviction
 };
 
 class WeightStore {
