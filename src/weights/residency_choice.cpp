@@ -9,26 +9,33 @@ namespace {
 // Blocks whose compute per byte is within this factor of the next one's share a band.
 constexpr double kBandGap = 1.5;
 
-// Each block's band, 0 for the least compute per byte: sorted by compute per byte, a new band
-// starts wherever the next block computes more than kBandGap times the previous one per byte, so
-// measurement noise does not split blocks of one kind. Unmeasured blocks (or all, when nothing
-// was measured) share one band, the last.
+// Each block's band, 0 for the least compute per uploaded byte: sorted, a new band starts
+// wherever the next block computes more than kBandGap times the previous one per byte, so
+// measurement noise does not split blocks of one kind. Without measurements every block counts
+// as the same compute per byte of its own, so only the uploads a step tell blocks apart.
 std::vector<int> bands(std::span<const BlockCost> pass) {
-  std::vector<std::pair<double, size_t>> measured;
-  for (size_t i = 0; i < pass.size(); ++i)
-    if (pass[i].compute_s)
-      measured.push_back({std::max(*pass[i].compute_s, 1e-12) /
-                              static_cast<double>(std::max<uint64_t>(pass[i].bytes, 1)),
-                          i});
-  std::sort(measured.begin(), measured.end());
+  const bool measured = std::any_of(pass.begin(), pass.end(),
+                                    [](const BlockCost& b) { return b.compute_s.has_value(); });
+  std::vector<std::pair<double, size_t>> cost;
+  for (size_t i = 0; i < pass.size(); ++i) {
+    const double uploads = std::max(pass[i].uploads, 1);
+    if (!measured)
+      cost.push_back({1 / uploads, i});
+    else if (pass[i].compute_s)
+      cost.push_back({std::max(*pass[i].compute_s, 1e-12) /
+                          (static_cast<double>(std::max<uint64_t>(pass[i].bytes, 1)) * uploads),
+                      i});
+  }
+  std::sort(cost.begin(), cost.end());
   std::vector<int> band(pass.size(), 0);
   int id = 0;
-  for (size_t k = 0; k < measured.size(); ++k) {
-    if (k > 0 && measured[k].first > kBandGap * measured[k - 1].first) ++id;
-    band[measured[k].second] = id;
+  for (size_t k = 0; k < cost.size(); ++k) {
+    if (k > 0 && cost[k].first > kBandGap * cost[k - 1].first) ++id;
+    band[cost[k].second] = id;
   }
+  // Blocks left unmeasured beside measured ones (none a step leaves out) stream first.
   for (size_t i = 0; i < pass.size(); ++i)
-    if (!pass[i].compute_s) band[i] = measured.empty() ? 0 : id + 1;
+    if (measured && !pass[i].compute_s) band[i] = id + 1;
   return band;
 }
 

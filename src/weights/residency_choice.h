@@ -7,7 +7,10 @@
 // their neighbours' compute covers, so the copy queue has work through the compute-heavy
 // stretches at the pass's ends instead of idling there with a full upload ring.
 //
-// Blocks are grouped in bands of similar compute per byte, so measurement noise does not split
+// Compute per byte counts the bytes a block uploads in a step when streamed, so a block that
+// uploads twice counts as half as much compute per byte (without measurements: twice-uploaded
+// blocks stay resident first). Blocks are grouped in bands of similar compute per byte, so
+// measurement noise does not split
 // blocks of one kind (the ten layers of a transformer); the lowest bands are kept whole,
 // and the band the budget runs out in is spread over the pass as the planner's first placement
 // is, so its streamed blocks upload while its resident ones compute.
@@ -21,6 +24,10 @@ namespace ebb {
 struct BlockCost {
   uint64_t bytes;                   // as the device arena holds the block
   std::optional<double> compute_s;  // its compute in one measured step; none: not measured
+  // Times a step needs the block: streamed, a block needed twice with more between than the
+  // upload ring holds (a ResBlock with its transformer's projections, around ten layers)
+  // uploads twice.
+  int uploads = 1;
 };
 
 // The spread rule: a block of `size` bytes stays resident when that brings the resident bytes

@@ -96,6 +96,10 @@ struct WeightStore::ComponentState {
     std::shared_ptr<ComputeMark> before_wait, after_wait;
   };
   std::vector<Acquisition> timeline;
+  // The measuring step's acquisitions per block (repeats in a row count once), and its last.
+  std::unordered_map<uint32_t, int> needed;
+  std::optional<uint32_t> last_needed;
+  bool measuring() const { return steps == 1 && !replanned; }
 };
 
 // ---- leases ----
@@ -601,6 +605,8 @@ void WeightStore::restore_planned_residency(ComponentState& c) {
     blocks_[c.placed_order[i]].resident = c.planned_resident[i];
   c.planned_resident.clear();
   c.timeline.clear();
+  c.needed.clear();
+  c.last_needed.reset();
   c.steps = 0;
   c.replanned = false;
 }
@@ -661,8 +667,12 @@ void WeightStore::acquire_streamed(Block& b) {
       ring_full = !upload_streamed(next, w == index);
     }
   }
-  const bool measuring = c.steps == 1 && !c.replanned;
-  std::shared_ptr<ComputeMark> before = measuring ? device_->compute_mark() : nullptr;
+  std::shared_ptr<ComputeMark> before;
+  if (c.measuring()) {
+    before = device_->compute_mark();
+    if (c.last_needed != index) ++c.needed[index];
+    c.last_needed = index;
+  }
   if (b.upload) {
     Stopwatch wait(stats_.upload_wait_seconds);
     device_->compute_after(*b.upload);
@@ -740,8 +750,13 @@ void WeightStore::replan_residency(ComponentState& c, std::shared_ptr<ComputeMar
   }
   c.timeline.clear();
   std::vector<BlockCost> pass;
-  for (uint32_t index : c.placed_order)
-    pass.push_back({Arena::block_size(blocks_[index].device_size), compute[index]});
+  for (uint32_t index : c.placed_order) {
+    const auto needed = c.needed.find(index);
+    pass.push_back({Arena::block_size(blocks_[index].device_size), compute[index],
+                    needed == c.needed.end() ? 1 : needed->second});
+  }
+  c.needed.clear();
+  c.last_needed.reset();
   const std::vector<bool> keep = choose_resident(pass, limit);
   c.planned_resident.clear();
   for (uint32_t index : c.placed_order) c.planned_resident.push_back(blocks_[index].resident);

@@ -1,6 +1,6 @@
-// Which streamed blocks stay resident once a step was measured: the least compute per byte
-// first, whole bands of it while they fit, the band the budget runs out in spread over the pass,
-// and never more than the limit.
+// Which streamed blocks stay resident once a step was measured: the least compute per uploaded
+// byte first, whole bands of it while they fit, the band the budget runs out in spread over the
+// pass, and never more than the limit.
 #include "weights/residency_choice.h"
 
 #include <gtest/gtest.h>
@@ -48,6 +48,21 @@ TEST(ResidencyChoice, MeasurementNoiseWithinABandDoesNotSplitIt) {
   const double jitter[] = {1.00, 1.12, 0.93, 1.05, 0.97, 1.10};
   for (double j : jitter) pass.push_back({kMiB, 1e-3 * j});
   // A spread, as if the blocks had been measured alike, not the three that measured fastest.
+  EXPECT_EQ(resident_of(pass, 3 * kMiB),
+            (std::vector<bool>{true, false, true, false, true, false}));
+}
+
+// A block that uploads twice a step when streamed (it comes before and after layers the ring
+// cannot hold with it) costs its bytes twice: it stays resident before blocks that upload once,
+// measured or not.
+TEST(ResidencyChoice, BlocksThatUploadTwiceStayResidentFirst) {
+  std::vector<BlockCost> pass(6, BlockCost{kMiB, std::nullopt});
+  pass[4].uploads = 2;
+  EXPECT_EQ(resident_of(pass, kMiB), (std::vector<bool>{false, false, false, false, true, false}));
+  for (BlockCost& b : pass) b.compute_s = 1e-3;
+  EXPECT_EQ(resident_of(pass, kMiB), (std::vector<bool>{false, false, false, false, true, false}));
+  // Twice the compute per byte and twice the uploads: one band with the others.
+  pass[4].compute_s = 2e-3;
   EXPECT_EQ(resident_of(pass, 3 * kMiB),
             (std::vector<bool>{true, false, true, false, true, false}));
 }
