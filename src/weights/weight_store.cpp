@@ -598,6 +598,12 @@ void WeightStore::drop_device(Block& b) {
 
 // ---- streaming ----
 
+uint64_t WeightStore::largest_block(const ComponentState& c) const {
+  uint64_t largest = 0;
+  for (uint32_t s : c.blocks) largest = std::max(largest, blocks_[s].device_size);
+  return largest;
+}
+
 // Once a streamed component's blocks left the device: the next stage starts from the planner's
 // placement and measures again (its images may be of another size).
 void WeightStore::restore_planned_residency(ComponentState& c) {
@@ -616,10 +622,8 @@ void WeightStore::acquire_streamed(Block& b) {
   stream_order_.acquired(index);
   ComponentState& c = components_[b.component];
   if (!c.ring) {
-    uint64_t largest = 0;
-    for (uint32_t s : c.blocks) largest = std::max(largest, blocks_[s].device_size);
     c.ring = std::make_unique<UploadRing>(
-        *device_, upload_ring_bytes(plan_.prefetch_depth, align_up(largest)), c.name);
+        *device_, upload_ring_bytes(plan_.prefetch_depth, align_up(largest_block(c))), c.name);
   }
   // The prefetch window: this block and the ones predicted to follow it while the streamed ones
   // fit in the upload ring together, so after a large block several small ones upload ahead.
@@ -734,10 +738,8 @@ void WeightStore::replan_residency(ComponentState& c, std::shared_ptr<ComputeMar
     // full (its free bytes split at its end) where the measured step's did not. Where the plan
     // left less than that, residency shrinks to make room.
     const uint64_t peak = arena.stats().window_peak_total;
-    uint64_t largest = 0;
-    for (uint32_t s : c.blocks)
-      largest = std::max(largest, Arena::block_size(blocks_[s].device_size));
-    const uint64_t margin = std::max(budget / kResidencyMarginDivisor, largest);
+    const uint64_t margin =
+        std::max(budget / kResidencyMarginDivisor, Arena::block_size(largest_block(c)));
     const auto room = static_cast<int64_t>(budget) - static_cast<int64_t>(peak + margin);
     limit = static_cast<uint64_t>(
         std::max<int64_t>(0, static_cast<int64_t>(resident_reserved_) + room));

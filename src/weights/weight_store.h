@@ -167,6 +167,8 @@ class WeightStore {
   // residency by measured compute per byte, in what the budget has left beside the activations.
   void replan_residency(ComponentState& c, std::shared_ptr<ComputeMark> end);
   void restore_planned_residency(ComponentState& c);
+  // The device bytes of the component's largest block.
+  uint64_t largest_block(const ComponentState& c) const;
   // Owned host bytes of the component's blocks whose uploads landed (waiting for them if `wait`).
   void drop_uploaded_host_bytes(const ComponentState& c, bool wait);
   DirectReader& reader_for(uint32_t file);
