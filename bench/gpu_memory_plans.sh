@@ -2,7 +2,8 @@
 # The memory-plan grid of docs/benchmarks.md on a GPU, one command: makes full-size random-weight
 # checkpoints with ebb-synth, runs `ebb generate` under each plan with --memory-report, and
 # prints one markdown row per plan. Steady step = median of the sampler steps after the first;
-# the streaming target is 1.1 × max(resident step, streamed bytes per step ÷ H2D_GBPS); the
+# the streaming target is 1.1 × max(resident step, streamed bytes per step ÷ H2D_GBPS), and the
+# bound is bench/streaming_bound.py's (no placement of the weights streams faster); the
 # streaming column also counts the device arena's cache misses after step 3 (under a budget full
 # to the last byte; each is a stream-ordered pool allocation, not a cudaMalloc).
 #
@@ -26,6 +27,7 @@ SKIP_AUTO=${SKIP_AUTO:-0}
 SKIP_COLD=${SKIP_COLD:-0}
 SKIP_DIRECT_STREAM=${SKIP_DIRECT_STREAM:-0}
 SKIP_WARM=${SKIP_WARM:-0}
+BENCH=$(dirname "$(realpath "$0")")
 mkdir -p "$WORK"
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=(sd1 sdxl)
@@ -48,9 +50,14 @@ row() {
     echo "| $model $label | failed: $(tail -1 "$WORK/log.txt") |"
     return
   fi
-  python3 - "$WORK" "$model" "$label" "$H2D_GBPS" "${RESIDENT_STEP:-0}" <<'PY'
+  local budget
+  budget=$(printf '%s\n' "$@" | awk 'previous == "--max-vram" {print} {previous = $0}')
+  python3 - "$WORK" "$model" "$label" "$H2D_GBPS" "${RESIDENT_STEP:-0}" "${budget:-0}" "$BENCH" <<'PY'
 import json, re, statistics, sys, zlib
 work, model, label, h2d, resident_step = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+budget = float(sys.argv[6])
+sys.path.insert(0, sys.argv[7])
+import streaming_bound
 r = json.load(open(f"{work}/report.json"))
 s = r["summary"]
 log = open(f"{work}/log.txt").read()
@@ -76,6 +83,9 @@ if m and "stream" in plan:
     target = f"{streamed / 2**30:.2f} GiB/step, target {goal * 1e3:.0f} ms: {'met' if steady <= goal else 'missed'}"
     if len(allocs) > 3 and allocs[-1] > allocs[2]:
         target += f"; {allocs[-1] - allocs[2]} arena misses after step 3"
+    if budget and r.get("measured_pass"):
+        b = streaming_bound.lower_bound(r["measured_pass"], budget * 2**30, h2d * 1e9)
+        target += f"; bound {b['step_s'] * 1e3:.0f} ms"
 resident = f"{m.group(1)}{f' → {g.group(1)}' if g else ''} of {m.group(2)} resident" if m else ""
 print(f"| {model} {label} | {resident} | {crc} | {gib(dev)} | {gib(s['peak_rss_anon_bytes'])} + {gib(s['peak_rss_file_bytes'])} "
       f"| {gib(s['peak_page_cache_bytes'])} | {s['load_s']:.2f} | {s['time_to_first_step_s']:.2f} | {steady * 1e3:.0f} ms | {s['total_s']:.2f} | {target} |")

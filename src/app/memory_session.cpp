@@ -147,6 +147,8 @@ void MemorySession::finish() {
   if (flags_.memory_report.empty()) return;
   nlohmann::json report = ledger_.to_json();
   report["summary"] = summary_json(summary(0, 0));
+  if (!store_->measured_pass().empty())
+    report["measured_pass"] = measured_pass_json(store_->measured_pass());
   const std::string text = report.dump(1);
   AtomicFile file = AtomicFile::create(flags_.memory_report, /*overwrite=*/true);
   file.write(std::as_bytes(std::span(text)));

@@ -94,6 +94,17 @@ nlohmann::json summary_json(const MemorySummary& s) {
           {"total_s", s.total_s}};
 }
 
+nlohmann::json measured_pass_json(std::span<const MeasuredAcquisition> pass) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const MeasuredAcquisition& a : pass)
+    out.push_back({{"block", a.block},
+                   {"bytes", a.bytes},
+                   {"compute_s", a.compute_s ? nlohmann::json(*a.compute_s) : nlohmann::json()},
+                   {"others_bytes", a.others_bytes},
+                   {"resident", a.resident}});
+  return out;
+}
+
 std::string summary_line(const MemorySummary& s) {
   std::string line = "memory:";
   for (const auto& [device, tags] : s.peak_device) {

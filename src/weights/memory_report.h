@@ -6,12 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "backend/arena.h"
 #include "weights/ledger.h"
+#include "weights/residency_choice.h"
 
 namespace ebb {
 
@@ -33,6 +35,9 @@ MemorySummary summarize(const std::vector<LedgerEntry>& entries, size_t first_en
                         const std::string& arena_device, const ArenaStats& arena);
 
 nlohmann::json summary_json(const MemorySummary& summary);
+// The measured step of a streamed component, one object per acquisition (compute_s null where
+// the device has no timings); bench/streaming_bound.py reads it.
+nlohmann::json measured_pass_json(std::span<const MeasuredAcquisition> pass);
 // "memory: cpu ≤1.20 GiB (activations 410.0 MiB, weights 819.2 MiB) · RSS 0.90 GiB anon +
 //  1.60 GiB file · page cache 1.60 GiB · load 0.41 s · first step 1.20 s · step 0.95 s ·
 //  total 21.30 s"

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace ebb {
@@ -28,6 +29,18 @@ struct BlockCost {
   // upload ring holds (a ResBlock with its transformer's projections, around ten layers)
   // uploads twice.
   int uploads = 1;
+};
+
+// One acquisition of a streamed block in the step that measured residency (the stage's second),
+// in the order of the pass, for reports and for bounding what streaming can reach.
+struct MeasuredAcquisition {
+  std::string block;
+  uint64_t bytes = 0;  // its tensors' bytes on the device (what an upload copies)
+  // Device time from its upload wait to the next acquisition's (or the step's end): its
+  // compute. None where the device has no compute timings (the simulated device).
+  std::optional<double> compute_s;
+  uint64_t others_bytes = 0;  // device memory all but weights held as it was acquired
+  bool resident = false;      // resident from the next step on
 };
 
 // The spread rule: a block of `size` bytes stays resident when that brings the resident bytes

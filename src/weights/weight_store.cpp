@@ -52,6 +52,11 @@ void prefault(std::span<const std::byte> bytes) {
 // Of the budget, the least that measured residency leaves unused.
 constexpr uint64_t kResidencyMarginDivisor = 32;
 
+// The stage's step (from 0) whose acquisitions reports get: the measuring step (the second) may
+// still take fresh device memory and wait on the host where later steps do not, so a steady one
+// after it, when the stage runs that long.
+constexpr int kReportedStep = 3;
+
 }  // namespace
 
 struct WeightStore::Block {
@@ -93,13 +98,16 @@ struct WeightStore::ComponentState {
   bool replanned = false;
   struct Acquisition {
     uint32_t block;
-    std::shared_ptr<ComputeMark> before_wait, after_wait;
+    std::shared_ptr<ComputeMark> before_wait, after_wait;  // none on the simulated device
+    uint64_t others;  // device bytes all but weights held as it was acquired
   };
   std::vector<Acquisition> timeline;
   // The measuring step's acquisitions per block (repeats in a row count once), and its last.
   std::unordered_map<uint32_t, int> needed;
   std::optional<uint32_t> last_needed;
   bool measuring() const { return steps == 1 && !replanned; }
+  // The measuring step and kReportedStep have their acquisitions recorded for reports.
+  bool recording() const { return measuring() || steps == kReportedStep; }
 };
 
 // ---- leases ----
@@ -672,8 +680,13 @@ void WeightStore::acquire_streamed(Block& b) {
     }
   }
   std::shared_ptr<ComputeMark> before;
-  if (c.measuring()) {
+  uint64_t others = 0;
+  if (c.recording()) {
     before = device_->compute_mark();
+    const ArenaStats s = device_->backend().arena().stats();
+    others = s.in_use_total - s.in_use[static_cast<int>(MemoryTag::Weights)];
+  }
+  if (c.measuring()) {
     if (c.last_needed != index) ++c.needed[index];
     c.last_needed = index;
   }
@@ -681,7 +694,10 @@ void WeightStore::acquire_streamed(Block& b) {
     Stopwatch wait(stats_.upload_wait_seconds);
     device_->compute_after(*b.upload);
   }
-  if (before) c.timeline.push_back({index, std::move(before), device_->compute_mark()});
+  if (c.recording()) {
+    std::shared_ptr<ComputeMark> after = before ? device_->compute_mark() : nullptr;
+    c.timeline.push_back({index, std::move(before), std::move(after), others});
+  }
   drop_uploaded_host_bytes(c, false);
 }
 
@@ -744,13 +760,11 @@ void WeightStore::replan_residency(ComponentState& c, std::shared_ptr<ComputeMar
     limit = static_cast<uint64_t>(
         std::max<int64_t>(0, static_cast<int64_t>(resident_reserved_) + room));
   }
+  record_pass(c, end);
   std::vector<std::optional<double>> compute(blocks_.size());
-  for (size_t k = 0; k < c.timeline.size(); ++k) {
-    const ComputeMark& next = k + 1 < c.timeline.size() ? *c.timeline[k + 1].before_wait : *end;
-    std::optional<double>& t = compute[c.timeline[k].block];
-    t = t.value_or(0) + std::max(0.0, next.seconds_since(*c.timeline[k].after_wait));
-  }
-  c.timeline.clear();
+  for (size_t k = 0; k < measured_pass_.size(); ++k)
+    if (const std::optional<double> t = measured_pass_[k].compute_s)
+      compute[measured_blocks_[k]] = compute[measured_blocks_[k]].value_or(0) + *t;
   std::vector<BlockCost> pass;
   for (uint32_t index : c.placed_order) {
     const auto needed = c.needed.find(index);
@@ -776,9 +790,27 @@ void WeightStore::replan_residency(ComponentState& c, std::shared_ptr<ComputeMar
     planned += c.planned_resident[i] ? bytes : 0;
     resident += blocks_[c.placed_order[i]].resident ? bytes : 0;
   }
+  for (size_t k = 0; k < measured_pass_.size(); ++k)
+    measured_pass_[k].resident = blocks_[measured_blocks_[k]].resident;
   stats_.replanned_resident_bytes = resident;
   stats_.planned_resident_bytes = planned;
   ledger_.sample("resident_after_measuring", c.name, resident);
+}
+
+void WeightStore::record_pass(ComponentState& c, const std::shared_ptr<ComputeMark>& end) {
+  measured_pass_.clear();
+  measured_blocks_.clear();
+  for (size_t k = 0; k < c.timeline.size(); ++k) {
+    const ComponentState::Acquisition& a = c.timeline[k];
+    const Block& b = blocks_[a.block];
+    measured_blocks_.push_back(a.block);
+    measured_pass_.push_back({b.key, b.device_size, std::nullopt, a.others, b.resident});
+    const ComputeMark* next =
+        k + 1 < c.timeline.size() ? c.timeline[k + 1].before_wait.get() : end.get();
+    if (a.after_wait && next)
+      measured_pass_.back().compute_s = std::max(0.0, next->seconds_since(*a.after_wait));
+  }
+  c.timeline.clear();
 }
 
 bool WeightStore::upload_streamed(Block& b, bool needed_now) {
@@ -960,9 +992,10 @@ void WeightStore::step_done() {
   sample_rss();
   if (!device_) return;
   for (ComponentState& c : components_) {
-    if (c.placement != WeightPlacement::Streamed || !c.loaded || c.replanned) continue;
+    if (c.placement != WeightPlacement::Streamed || !c.loaded || c.steps > kReportedStep) continue;
     if (++c.steps == 1) device_->backend().arena().restart_window();  // the measured step
-    if (c.steps == 2) replan_residency(c, device_->compute_mark());
+    if (c.steps == 2 && !c.replanned) replan_residency(c, device_->compute_mark());
+    if (c.steps == kReportedStep + 1) record_pass(c, device_->compute_mark());
   }
   ledger_.sample("device_allocations", device_name(),
                  device_->backend().arena().stats().device_allocations);

@@ -30,6 +30,7 @@
 #include "weights/block_reader.h"
 #include "weights/ledger.h"
 #include "weights/memory_plan.h"
+#include "weights/residency_choice.h"
 #include "weights/stream_order.h"
 
 namespace ebb {
@@ -119,6 +120,9 @@ class WeightStore {
   Ledger& ledger() { return ledger_; }
   int active_leases() const { return active_leases_; }
   WeightStoreStats stats() const { return stats_; }
+  // A streamed stage's fourth step (its second, the measuring one, in stages of fewer steps),
+  // the last stage's that ran one; empty before.
+  const std::vector<MeasuredAcquisition>& measured_pass() const { return measured_pass_; }
   // Page-cache residency (mincore) of a component's byte ranges in its files.
   uint64_t page_cache_bytes(std::string_view component) const;
 
@@ -166,6 +170,9 @@ class WeightStore {
   // After the stage's second step, whose compute the component's timeline measured up to `end`:
   // residency by measured compute per byte, in what the budget has left beside the activations.
   void replan_residency(ComponentState& c, std::shared_ptr<ComputeMark> end);
+  // A recorded step's acquisitions, whose compute the component's timeline measured up to
+  // `end`, become measured_pass().
+  void record_pass(ComponentState& c, const std::shared_ptr<ComputeMark>& end);
   void restore_planned_residency(ComponentState& c);
   // The device bytes of the component's largest block.
   uint64_t largest_block(const ComponentState& c) const;
@@ -197,6 +204,8 @@ class WeightStore {
   std::vector<std::optional<DirectReader>> readers_;  // per file, --no-mmap
   StreamOrder stream_order_;
   WeightStoreStats stats_;
+  std::vector<MeasuredAcquisition> measured_pass_;
+  std::vector<uint32_t> measured_blocks_;  // parallel to measured_pass_
   int active_leases_ = 0;
   uint64_t resident_reserved_ = 0;  // resident streamed blocks in the arena's size classes
   // Resident components from owned reads: one buffer reading while the other uploads.

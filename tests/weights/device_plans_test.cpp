@@ -223,6 +223,46 @@ TEST_F(DevicePlansTest, BudgetTheMeasuredStepLeftFreeBecomesResidentBlocks) {
   EXPECT_LE(budgeted.backend().arena().stats().peak_reserved, budget);
 }
 
+// A steady step (the stage's fourth) is recorded for reports, one record per acquisition in the
+// pass's order (the measuring step's until then): the block, its bytes on the device, what all
+// but weights held as it was acquired (here an activation held through the first two blocks)
+// and whether it stays resident; the simulated device has no compute timings.
+TEST_F(DevicePlansTest, TheMeasuredStepIsRecordedPerAcquisition) {
+  const uint64_t block = Arena::block_size(block_bytes());
+  SimulatedDevice budgeted{1, 8 * block};
+  MemoryPlan plan = on_device(WeightPlacement::Streamed);
+  plan.prefetch_depth = 1;
+  plan.resident_block_bytes = block;
+  WeightStore store(*source, ledger, plan, &budgeted);
+  const test::SyntheticStage& s = synthetic_stages()[kDiffusion];
+  store.begin_stage(Stage::Diffusion);
+  for (int step = 0; step < 5; ++step) {
+    std::shared_ptr<Storage> activation;
+    for (int b = 0; b < s.blocks; ++b) {
+      const std::string prefix = fmt::format(fmt::runtime(s.block_format), b);
+      const WeightLease lease = store.lease(s.component, prefix);
+      (void)lease.get(prefix + "weight");
+      if (b == 0)
+        activation = budgeted.backend().arena().allocate(block, MemoryTag::Activations, "a");
+      if (b == 1) activation.reset();
+    }
+    store.step_done();
+    EXPECT_EQ(store.measured_pass().empty(), step == 0) << "step " << step;
+  }
+  store.end_stage(Stage::Diffusion);
+  const std::vector<MeasuredAcquisition>& pass = store.measured_pass();
+  ASSERT_EQ(pass.size(), static_cast<size_t>(s.blocks));
+  int resident = 0;
+  for (int b = 0; b < s.blocks; ++b) {
+    EXPECT_EQ(pass[b].block + ".", fmt::format(fmt::runtime(s.block_format), b));
+    EXPECT_EQ(pass[b].bytes, block_bytes());
+    EXPECT_FALSE(pass[b].compute_s.has_value());
+    EXPECT_EQ(pass[b].others_bytes, b == 1 ? block : 0) << "block " << b;
+    resident += pass[b].resident;
+  }
+  EXPECT_EQ(resident * block_bytes(), store.stats().replanned_resident_bytes);
+}
+
 // Where the plan left less than one streamed block free beside the measured step's peak (room
 // for an upload that finds the ring full), residency shrinks to make that room.
 TEST_F(DevicePlansTest, ResidencyShrinksWhereTheMeasuredStepLeftTooLittleFree) {
