@@ -17,7 +17,11 @@ The bound is the largest such value over all stretches. A streamed step can reac
 copies spread perfectly; where it lies above a target, no placement of the weights reaches that
 target with this computation and this memory.
 
+--ring-mib also simulates Ebb's own schedule for the pass as placed (simulate()) with upload
+rings of the given sizes: what holding more blocks ahead would gain at the same residency.
+
     streaming_bound.py REPORT.json --budget GIB [--rate GBPS] [--resident-step-ms MS]
+                       [--ring-mib MIB ...]
 """
 import argparse
 import json
@@ -56,6 +60,45 @@ def bound(pass_, room, rate_bytes_per_s):
     return best
 
 
+def simulate(pass_, ring_bytes, rate_bytes_per_s):
+    """The steady step of Ebb's streaming schedule for the pass as placed (its `resident` flags)
+    with an upload ring of `ring_bytes`: at each acquisition the window runs ahead while the
+    distinct streamed blocks from it fit in the ring; a block's copy starts, in order on one
+    copy queue, once the acquisition that brought it into the window has started computing
+    (the ring's room is freed by the blocks before it); a block still in the window from its
+    last acquisition is not copied again; compute waits for its block's copy. Three passes are
+    run and the last is timed. Returns (step seconds, bytes copied in that pass)."""
+    n = len(pass_)
+    acq = pass_ * 3
+    start = [0.0] * len(acq)
+    end = [0.0] * len(acq)
+    copy_free = 0.0
+    last = {}
+    copied = 0
+    for k, a in enumerate(acq):
+        ready = end[k - 1] if k else 0.0
+        if not a["resident"]:
+            first, seen, held = k, set(), 0
+            for i in range(k, max(-1, k - n), -1):
+                b = acq[i]
+                if not b["resident"] and b["block"] not in seen:
+                    seen.add(b["block"])
+                    held += b["bytes"]
+                    if held > ring_bytes:
+                        break
+                first = i
+            previous = last.get(a["block"])
+            if previous is None or previous < first - 1:
+                gate = start[first] if first < k else ready
+                copy_free = max(copy_free, gate) + a["bytes"] / rate_bytes_per_s
+                ready = max(ready, copy_free)
+                copied += a["bytes"] if k >= 2 * n else 0
+            last[a["block"]] = k
+        start[k] = ready
+        end[k] = ready + (a["compute_s"] or 0.0)
+    return end[-1] - end[2 * n - 1], copied
+
+
 def lower_bound(pass_, budget_bytes, rate_bytes_per_s):
     """bound() with the room the least that all but weights held leaves: for any placement."""
     return bound(pass_, budget_bytes - min(a["others_bytes"] for a in pass_), rate_bytes_per_s)
@@ -90,10 +133,15 @@ def main():
     ap.add_argument("--budget", type=float, required=True, help="--max-vram of the run, GiB")
     ap.add_argument("--rate", type=float, default=53.5, help="pinned host-to-device GB/s")
     ap.add_argument("--resident-step-ms", type=float, help="the eager plan's steady step")
+    ap.add_argument("--ring-mib", type=float, nargs="*", default=[],
+                    help="also simulate the step as placed with upload rings of these sizes")
     args = ap.parse_args()
     with open(args.report) as f:
         report = json.load(f)
     print(describe(report, args.budget, args.rate, args.resident_step_ms))
+    for mib in args.ring_mib:
+        step, copied = simulate(report["measured_pass"], mib * 2**20, args.rate * 1e9)
+        print(f"simulated with a {mib:.0f} MiB ring: {step * 1e3:.1f} ms, {copied / 2**30:.2f} GiB copied")
 
 
 if __name__ == "__main__":

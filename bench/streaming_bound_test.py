@@ -56,6 +56,39 @@ class BoundTest(unittest.TestCase):
         self.assertIn("measured 30 ms (93% of it)", line)
         self.assertIn("target 24 ms is below the bound", line)
 
+    def test_the_simulated_step_is_the_compute_when_every_block_is_resident(self):
+        pass_ = [acquisition("a", 10, 3, resident=True), acquisition("b", 10, 4, resident=True)]
+        step, copied = streaming_bound.simulate(pass_, 0, RATE)
+        self.assertAlmostEqual(step, 7e-3)
+        self.assertEqual(copied, 0)
+
+    def test_a_ring_of_one_block_copies_each_after_the_other_computed(self):
+        # x's copy cannot start before y computed and the other way round: 2 × (10 + 1) ms.
+        pass_ = [acquisition("x", 10, 1), acquisition("y", 10, 1)]
+        step, copied = streaming_bound.simulate(pass_, 10 * MB, RATE)
+        self.assertAlmostEqual(step, 22e-3)
+        self.assertEqual(copied, 20 * MB)
+
+    def test_a_ring_of_two_blocks_copies_back_to_back(self):
+        pass_ = [acquisition("x", 10, 1), acquisition("y", 10, 1), acquisition("z", 10, 1)]
+        step, copied = streaming_bound.simulate(pass_, 20 * MB, RATE)
+        self.assertAlmostEqual(step, 30e-3)
+        self.assertEqual(copied, 30 * MB)
+
+    def test_blocks_that_all_fit_in_the_ring_stay(self):
+        pass_ = [acquisition("x", 10, 1), acquisition("y", 10, 1)]
+        step, copied = streaming_bound.simulate(pass_, 20 * MB, RATE)
+        self.assertAlmostEqual(step, 2e-3)
+        self.assertEqual(copied, 0)
+
+    def test_a_block_still_in_the_window_is_not_copied_again(self):
+        # a, b, a, c: with room for two blocks, a stays on the device while b computes, and
+        # while c computes too (the next pass's a is next), so only b and c are copied.
+        pass_ = [acquisition("a", 10, 5), acquisition("b", 10, 5), acquisition("a", 10, 5),
+                 acquisition("c", 10, 5)]
+        self.assertEqual(streaming_bound.simulate(pass_, 20 * MB, RATE)[1], 20 * MB)
+        self.assertEqual(streaming_bound.simulate(pass_, 10 * MB, RATE)[1], 40 * MB)
+
     def test_a_report_without_a_measured_pass_says_so(self):
         self.assertIn("no measured pass", streaming_bound.describe({"events": []}, 4, 53.5))
 
