@@ -52,6 +52,9 @@ void prefault(std::span<const std::byte> bytes) {
 // Of the budget, the least that measured residency leaves unused.
 constexpr uint64_t kResidencyMarginDivisor = 32;
 
+// Reads in flight on the weight store's reader thread (DirectReadOptions::queue_depth).
+constexpr uint32_t kReaderQueueDepth = 16;
+
 // The stage's step (from 0) whose acquisitions reports get: the measuring step (the second) may
 // still take fresh device memory and wait on the host where later steps do not, so a steady one
 // after it, when the stage runs that long.
@@ -198,6 +201,9 @@ WeightStore::WeightStore(const ModelSource& source, Ledger& ledger, Options opti
     for (const SourceFile& f : source_.files()) paths.push_back(f.path);
     DirectReadOptions options;
     options.use_o_direct = plan_.direct_io;
+    // Reads of whole blocks and groups land in place (no bounce buffer), so a deeper queue
+    // costs no memory; with the larger groups above it kept the device machines' disks busy.
+    options.queue_depth = kReaderQueueDepth;
     reader_ = std::make_unique<BlockReader>(
         std::move(paths), options,
         [device = device_](uint64_t n) { return device->host_buffer(n); });
