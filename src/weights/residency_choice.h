@@ -31,8 +31,8 @@ struct BlockCost {
   int uploads = 1;
 };
 
-// One acquisition of a streamed block in the step that measured residency (the stage's second),
-// in the order of the pass, for reports and for bounding what streaming can reach.
+// One acquisition of a streamed block in a recorded step (WeightStore::measured_pass), in the
+// order of the pass, for reports and for bounding what streaming can reach.
 struct MeasuredAcquisition {
   std::string block;
   uint64_t bytes = 0;  // its tensors' bytes on the device (what an upload copies)
@@ -40,7 +40,7 @@ struct MeasuredAcquisition {
   // compute. None where the device has no compute timings (the simulated device).
   std::optional<double> compute_s;
   uint64_t others_bytes = 0;  // device memory all but weights held as it was acquired
-  bool resident = false;      // resident from the next step on
+  bool resident = false;      // resident after that step
 };
 
 // The spread rule: a block of `size` bytes stays resident when that brings the resident bytes
