@@ -43,17 +43,18 @@ def bound(pass_, room, rate_bytes_per_s):
     total = sum(compute)
     best = {"step_s": total, "first": 0, "count": n, "bytes": 0, "compute_s": total}
     for first in range(n):
-        blocks = {}
-        inside = 0.0
+        seen, held, inside = set(), 0, 0.0
         for count in range(1, n + 1):
             a = pass_[(first + count - 1) % n]
-            blocks[a["block"]] = a["bytes"]
+            if a["block"] not in seen:
+                seen.add(a["block"])
+                held += a["bytes"]
             inside += compute[(first + count - 1) % n]
-            copies = max(0, sum(blocks.values()) - room) / rate_bytes_per_s
+            copies = max(0, held - room) / rate_bytes_per_s
             step = total - inside + max(inside, copies)
             if step > best["step_s"]:
-                best = {"step_s": step, "first": first, "count": count,
-                        "bytes": sum(blocks.values()), "compute_s": inside}
+                best = {"step_s": step, "first": first, "count": count, "bytes": held,
+                        "compute_s": inside}
     best["room_bytes"] = room
     best["streamed_bytes"] = sum({a["block"]: a["bytes"] for a in pass_ if not a["resident"]}.values())
     best["compute_total_s"] = total

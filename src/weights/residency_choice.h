@@ -10,10 +10,10 @@
 // Compute per byte counts the bytes a block uploads in a step when streamed, so a block that
 // uploads twice counts as half as much compute per byte (without measurements: twice-uploaded
 // blocks stay resident first). Blocks are grouped in bands of similar compute per byte, so
-// measurement noise does not split
-// blocks of one kind (the ten layers of a transformer); the lowest bands are kept whole,
-// and the band the budget runs out in is spread over the pass as the planner's first placement
-// is, so its streamed blocks upload while its resident ones compute.
+// measurement noise does not split blocks of one kind (the ten layers of a transformer); the
+// lowest bands are kept whole, and the band the budget runs out in is spread over the pass as
+// the planner's first placement is, so its streamed blocks upload while its resident ones
+// compute.
 #include <cstdint>
 #include <optional>
 #include <span>

@@ -105,9 +105,6 @@ struct WeightStore::ComponentState {
     uint64_t others;  // device bytes all but weights held as it was acquired
   };
   std::vector<Acquisition> timeline;
-  // The measuring step's acquisitions per block (repeats in a row count once), and its last.
-  std::unordered_map<uint32_t, int> needed;
-  std::optional<uint32_t> last_needed;
   bool measuring() const { return steps == 1 && !replanned; }
   // The measuring step and kReportedStep have their acquisitions recorded for reports.
   bool recording() const { return measuring() || steps == kReportedStep; }
@@ -625,8 +622,6 @@ void WeightStore::restore_planned_residency(ComponentState& c) {
     blocks_[c.placed_order[i]].resident = c.planned_resident[i];
   c.planned_resident.clear();
   c.timeline.clear();
-  c.needed.clear();
-  c.last_needed.reset();
   c.steps = 0;
   c.replanned = false;
 }
@@ -691,10 +686,6 @@ void WeightStore::acquire_streamed(Block& b) {
     before = device_->compute_mark();
     const ArenaStats s = device_->backend().arena().stats();
     others = s.in_use_total - s.in_use[static_cast<int>(MemoryTag::Weights)];
-  }
-  if (c.measuring()) {
-    if (c.last_needed != index) ++c.needed[index];
-    c.last_needed = index;
   }
   if (b.upload) {
     Stopwatch wait(stats_.upload_wait_seconds);
@@ -767,18 +758,19 @@ void WeightStore::replan_residency(ComponentState& c, std::shared_ptr<ComputeMar
         std::max<int64_t>(0, static_cast<int64_t>(resident_reserved_) + room));
   }
   record_pass(c, end);
+  // Each block's compute, and the times the step needed it (repeats in a row count once).
   std::vector<std::optional<double>> compute(blocks_.size());
-  for (size_t k = 0; k < measured_pass_.size(); ++k)
+  std::vector<int> needed(blocks_.size(), 0);
+  for (size_t k = 0; k < measured_pass_.size(); ++k) {
+    const uint32_t index = measured_blocks_[k];
+    if (k == 0 || measured_blocks_[k - 1] != index) ++needed[index];
     if (const std::optional<double> t = measured_pass_[k].compute_s)
-      compute[measured_blocks_[k]] = compute[measured_blocks_[k]].value_or(0) + *t;
-  std::vector<BlockCost> pass;
-  for (uint32_t index : c.placed_order) {
-    const auto needed = c.needed.find(index);
-    pass.push_back({Arena::block_size(blocks_[index].device_size), compute[index],
-                    needed == c.needed.end() ? 1 : needed->second});
+      compute[index] = compute[index].value_or(0) + *t;
   }
-  c.needed.clear();
-  c.last_needed.reset();
+  std::vector<BlockCost> pass;
+  for (uint32_t index : c.placed_order)
+    pass.push_back({Arena::block_size(blocks_[index].device_size), compute[index],
+                    std::max(needed[index], 1)});
   const std::vector<bool> keep = choose_resident(pass, limit);
   c.planned_resident.clear();
   for (uint32_t index : c.placed_order) c.planned_resident.push_back(blocks_[index].resident);
